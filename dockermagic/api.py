@@ -1,0 +1,311 @@
+"""The Python API: :func:`dockerize` and :func:`run`. The magics, the JupyterLab button and
+the command line are thin layers over these two.
+
+Data flows one way: capture -> requirements -> program export -> context -> build -> run ->
+outputs back.
+"""
+
+import datetime
+import hashlib
+import os
+import secrets as _random
+import time
+from pathlib import Path
+
+from . import __version__
+from . import capture as _capture
+from . import context as _context
+from . import dockerfile as _dockerfile
+from . import engine
+from .errors import DockermagicError, RequirementsError, RunError
+from .export import export_script
+from .progress import BuildProgress, RunProgress
+from .requirements import infer
+from .results import Image, Run
+from .tags import default_tag, slug, validate_tag
+
+_state = {"last_image": None}
+OUTPUTS_FOLDER = "dockermagic-outputs"
+
+
+def _cache_home():
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockermagic"
+
+
+def _ipython():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _notify(progress, state):
+    if progress is not None:
+        progress(state)
+
+
+def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer="pip",
+         shell=None, current_cell=None, failed=()):
+    """Everything a build needs, without writing or building anything.
+
+    Returns:
+        (Image, ContextPlan): the image as it would be (not built) and the context to write.
+    """
+    shell = shell if shell is not None else _ipython()
+    cap = _capture.capture(shell, notebook, current_cell=current_cell, failed=failed)
+    tag = validate_tag(tag or default_tag(cap.notebook_path.name if cap.notebook_path else "notebook"))
+    if ":" not in tag.rsplit("/", 1)[-1]:
+        tag += ":latest"
+    program = export_script(cap.cells, final_body=cell, source=cap.source)
+    reqs = infer(program.cells, cap.workdir, program.pip_lines, cap.loaded_modules,
+                 cap.python_version, program.uses_ipython)
+    if reqs.problems:
+        more = f" (and {len(reqs.problems) - 1} more)" if len(reqs.problems) > 1 else ""
+        raise RequirementsError(reqs.problems[0] + more, reqs.problems)
+
+    codes = [c.code for c in program.cells]
+    for path in reqs.local_modules.values():
+        files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+        codes += [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    data = _context.find_data_files(codes, cap.workdir, extra=include)
+    if data.refused:
+        raise DockermagicError(f"the program names {', '.join(data.refused)}: credential files never go "
+                               "into an image; pass secrets at run time instead (%docker_run -e NAME=...)")
+    if data.too_large:
+        raise DockermagicError(f"{', '.join(data.too_large)} is over {_context.LARGE_FILE // 2**20} MB: "
+                               "leave it out of the image and mount it at run time (docker run -v)")
+
+    notes = list(cap.notes)
+    notes += [f"{module} ({cell_label}) is imported but not installed in the kernel"
+              + (f" (pipreqs suggests the package {guess})" if guess else "")
+              + ": the image will not have it" for module, cell_label, guess in reqs.missing]
+    notes += reqs.notes
+    if cap.index.dropped:
+        notes.append("left out of the build's pip settings (not reachable from a container): "
+                     + ", ".join(cap.index.dropped))
+
+    copies = {}
+    for module, path in reqs.local_modules.items():
+        copies[path.name] = path
+    copies.update(data.files)
+    requirements_text = reqs.text()
+    support_files = {"pip.conf": _context.pip_config(cap.index)}
+    support_copies = {}
+    if cap.index.ca_bundle:
+        support_copies["ca-bundle.pem"] = cap.index.ca_bundle
+    for req in reqs.requirements:
+        if req.local_file:
+            support_copies[f"wheels/{req.local_file.name}"] = req.local_file
+    base = base or "python:%d.%d-slim" % cap.python_version
+    labels = {
+        engine.LABEL: __version__,
+        "org.dockermagic.notebook": cap.notebook_path.name if cap.notebook_path else cap.source,
+        "org.dockermagic.requirements-sha256": hashlib.sha256(requirements_text.encode()).hexdigest(),
+        "org.opencontainers.image.created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    spec = _dockerfile.DockerfileSpec(base=base, command=program.command,
+                                      has_requirements=bool(reqs.requirements), pip_config=True,
+                                      installer=installer, labels=labels, source=cap.source)
+    text = _dockerfile.render(spec)
+    context_plan = _context.ContextPlan(dockerfile=text, requirements=requirements_text,
+                                        program_files=program.files, copies=copies,
+                                        support_files=support_files, support_copies=support_copies)
+    image = Image(tag=tag, image_id=None, size=None, context=None, requirements=reqs.requirements,
+                  dockerfile=text, source=cap.source, base=base, notes=notes,
+                  files=sorted(list(program.files) + list(copies)), program=program.files[program.command[-1]])
+    return image, context_plan
+
+
+def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None, cell=None,
+              include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=()):
+    """Package a notebook as a Docker image that reruns it.
+
+    Args:
+        notebook: the ``.ipynb`` file; by default the notebook of the running kernel (or, when
+            there is no file, the kernel's execution history).
+        tag: the image name, e.g. ``heart-roc`` or ``heart-roc:v2``; by default from the notebook's name.
+        base: the base image; by default ``python:<kernel major.minor>-slim``.
+        dry_run: only work out the Dockerfile and requirements; write nothing, touch no engine.
+        context: write the build context to this folder and stop (no engine needed).
+        cell: code to run as the program's last step (the body of ``%%dockerize``).
+        include: more files or folders (relative to the notebook) to copy into the image.
+        installer: ``pip`` or ``uv`` for the requirements layer.
+        progress: called with a :class:`dockermagic.progress.BuildProgress` whenever it changes.
+        current_cell: the text of the cell calling this; the program is the cells above it.
+
+    Returns:
+        dockermagic.results.Image
+
+    Raises:
+        dockermagic.errors.DockermagicError: a one-line reason (no engine, invalid tag, a
+            requirement that cannot be installed, a failed step, ...).
+
+    Example:
+        >>> img = dockermagic.dockerize("analysis.ipynb", tag="analysis")   # doctest: +SKIP
+        >>> img.tag, [str(r) for r in img.requirements][:2]                  # doctest: +SKIP
+    """
+    if tag is not None:
+        validate_tag(tag)
+    image, context_plan = plan(notebook, tag, base=base, cell=cell, include=include,
+                               installer=installer, shell=shell, current_cell=current_cell, failed=failed)
+    if dry_run:
+        return image
+    if context is not None:
+        image.context = _context.write_context(context_plan, context)
+        return image
+    state = BuildProgress.for_dockerfile(image.tag, image.dockerfile)
+    _notify(progress, state)
+    client = engine.connect()
+    state.phase = "context"
+    _notify(progress, state)
+    folder = _context.write_context(context_plan, _cache_home() / "contexts" / slug(image.tag), own_folder=True)
+    image.context = folder
+    if engine.local_image(client, image.base) is None:
+        state.phase = "pull"
+        _notify(progress, state)
+
+        def on_pull(chunk):
+            state.feed_pull(chunk)
+            _notify(progress, state)
+        engine.ensure_base(client, image.base, on_pull)
+    state.phase = "build"
+    built = engine.build(client, folder, image.tag, state, lambda: _notify(progress, state))
+    image.image_id = built.id
+    image.size = built.attrs.get("Size")
+    image.cached_steps = state.cached_steps
+    state.done(built.id, image.size)
+    image.build_seconds = state.elapsed
+    _notify(progress, state)
+    _state["last_image"] = image.tag
+    return image
+
+
+def last_image():
+    """The tag of the last image this kernel built, or None."""
+    return _state["last_image"]
+
+
+def parse_port(text):
+    """``-p`` syntax to ``(container port key, (host ip, host port))``.
+
+    ``8080:5000`` -> ``("5000/tcp", ("127.0.0.1", 8080))``; ``5000`` publishes 5000 on 5000;
+    ``0.0.0.0:8080:5000`` publishes on every interface, as asked.
+    """
+    parts = str(text).split(":")
+    try:
+        if len(parts) == 1:
+            ip, host, inner = "127.0.0.1", parts[0], parts[0]
+        elif len(parts) == 2:
+            ip, (host, inner) = "127.0.0.1", parts
+        elif len(parts) == 3:
+            ip, host, inner = parts
+        else:
+            raise ValueError
+        proto = "tcp"
+        if "/" in inner:
+            inner, proto = inner.split("/", 1)
+        host_port, inner_port = int(host), int(inner)
+        if not (0 < host_port < 65536 and 0 < inner_port < 65536):
+            raise ValueError
+    except ValueError:
+        raise DockermagicError(f"invalid port {text!r}: use HOST:CONTAINER (8080:5000), CONTAINER (5000) "
+                               "or IP:HOST:CONTAINER") from None
+    return f"{inner_port}/{proto}", (ip, host_port)
+
+
+def parse_env(items):
+    """``["A=1", "B"]`` -> ``{"A": "1", "B": <value of B in this process>}``."""
+    env = {}
+    for item in items or ():
+        name, eq, value = str(item).partition("=")
+        if not name:
+            raise DockermagicError(f"invalid environment variable {item!r}: use NAME=VALUE or NAME")
+        if not eq:
+            if name not in os.environ:
+                raise DockermagicError(f"-e {name}: no such variable in the kernel's environment; use {name}=VALUE")
+            value = os.environ[name]
+        env[name] = value
+    return env
+
+
+def _outputs_folder(root, image_tag):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{slug(image_tag.split(':')[0].rsplit('/', 1)[-1])}-{stamp}"
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
+def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, gpus=None,
+        name=None, outputs=None, check=True, progress=None):
+    """Run an image and bring back what the program produced.
+
+    Args:
+        image: tag, id or :class:`Image`; by default the last image this kernel built.
+        args: command to run instead of the image's own (a list).
+        ports: ``-p`` strings (``"8080:5000"``); published on 127.0.0.1 unless an IP is given.
+        env: ``-e`` strings (``"NAME=value"`` or ``"NAME"`` to pass the kernel's value).
+        detach: start it and return at once (``-d``).
+        timeout: stop the container after this many seconds.
+        gpus: ``"all"`` or a count.
+        name: the container's name; by default ``dm-<image>-<random>``.
+        outputs: the host folder for outputs; by default a new folder under
+            ``./dockermagic-outputs/``.
+        check: raise :class:`RunError` (with ``.run`` attached) when the program fails.
+        progress: called with a :class:`dockermagic.progress.RunProgress` whenever it changes.
+
+    Returns:
+        dockermagic.results.Run
+    """
+    if isinstance(image, Image):
+        image = image.tag
+    image = image or last_image()
+    if not image:
+        raise DockermagicError("no image to run: give one (%docker_run TAG) or build one with %dockerize first")
+    port_map = dict(parse_port(p) for p in (ports or ()))
+    environment = parse_env(env)
+    client = engine.connect()
+    if engine.local_image(client, image) is None:
+        try:
+            engine.pull(client, image)
+        except DockermagicError:
+            raise DockermagicError(f"unknown image {image}: it is not on the engine and cannot be pulled "
+                                   "(build it with %dockerize, or check the name)") from None
+    name = name or f"dm-{slug(image.split(':')[0].rsplit('/', 1)[-1])}-{_random.token_hex(3)}"
+    state = RunProgress(name=name, image=image)
+    _notify(progress, state)
+    labels = {engine.LABEL: __version__, "org.dockermagic.image": image}
+    started = time.monotonic()
+    container = engine.start_container(client, image, command=args or None, name=name, ports=port_map,
+                                       env=environment, gpus=gpus, labels=labels)
+    shown_ports = {inner: f"{ip if ip not in ('0.0.0.0', '') else '127.0.0.1'}:{host}"
+                   for inner, (ip, host) in port_map.items()}
+    if detach:
+        state.state = "running"
+        _notify(progress, state)
+        return Run(image=image, name=name, ports=shown_ports, detached=True)
+    try:
+        def on_text(text):
+            state.feed(text)
+            _notify(progress, state)
+        code, timed_out = engine.follow(container, on_text, timeout=timeout)
+        folder = _outputs_folder(outputs or Path.cwd() / OUTPUTS_FOLDER, image)
+        files = engine.download(container, "/app", engine.changed_files(container, "/app"), folder)
+    finally:
+        engine.remove_container(container)
+    result = Run(image=image, name=name, exit_code=code, logs="\n".join(state.logs + ([state._partial] if state._partial else [])),
+                 outputs=folder, files=files, ports=shown_ports, duration=time.monotonic() - started,
+                 timed_out=timed_out)
+    state.exited(code, str(folder), [str(f) for f in result.figures])
+    _notify(progress, state)
+    if check and (code != 0 or timed_out):
+        why = "stopped by --timeout" if timed_out else f"exited with code {code}"
+        last = next((line for line in reversed(state.logs) if line.strip()), "")
+        raise RunError(f"{image}: the program {why}" + (f": {last.strip()[:200]}" if last else ""), run=result)
+    return result

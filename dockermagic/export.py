@@ -1,0 +1,203 @@
+"""Program export: the notebook's cells as a program that runs in the image.
+
+Each cell is translated with IPython's own input transformer, so magics and ``!`` lines
+mean what they meant in the kernel. Lines that only make sense in the kernel are dropped
+(``%matplotlib``, ``%load_ext dockermagic``, dockermagic's own magics) and ``%pip`` /
+``!pip install`` lines are handed to the requirements stage instead of being run. The
+value a cell ends with is printed, as the notebook showed it; figures are saved as PNG.
+"""
+
+import ast
+import shlex
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+from . import __version__
+from .errors import NotebookError
+
+RUNTIME_PACKAGE = "_dockermagic_runtime"
+PROGRAM_FILE = "program.py"
+
+#: line magics that only concern the kernel; dropped from the program
+KERNEL_ONLY_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "unload_ext",
+                      "autoreload", "aimport", "who", "whos", "lsmagic", "env", "store"}
+#: dockermagic's own magics, never run inside the image
+OWN_MAGICS = {"dockerize", "docker_run", "docker_stop", "docker_logs", "docker_ps", "docker_push"}
+INSTALL_MAGICS = {"pip", "conda", "mamba"}
+
+
+@dataclass(frozen=True)
+class PipLine:
+    """A ``%pip install`` (or ``!pip install``) line of the notebook.
+
+    Attributes:
+        cell: label of the cell holding it.
+        args: its arguments after ``install``, split as a shell would.
+        text: the line as written, for messages.
+    """
+
+    cell: str
+    args: Tuple[str, ...]
+    text: str
+
+
+@dataclass
+class CellCode:
+    """One cell as plain Python (after IPython's translation and the drops)."""
+
+    label: str
+    code: str
+    uses_ipython: bool = False
+
+
+@dataclass
+class Program:
+    """The exported program.
+
+    Attributes:
+        files: ``{relative path: text}`` of the files the program is made of.
+        command: the exec-form command that runs it, relative to its folder.
+        cells: every cell as Python, for the requirements stage.
+        pip_lines: the ``%pip install`` lines, not run in the image.
+        uses_ipython: the program needs IPython installed in the image.
+        dropped: ``(cell, line)`` for each kernel-only line left out.
+    """
+
+    files: dict
+    command: List[str]
+    cells: List[CellCode]
+    pip_lines: List[PipLine] = field(default_factory=list)
+    uses_ipython: bool = False
+    dropped: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def _magic_call(node):
+    """``(kind, name, args)`` when ``node`` is ``get_ipython().run_line_magic(...)`` and the like."""
+    if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        node = node.value
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    owner = node.func.value
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
+            and owner.func.id == "get_ipython"):
+        return None
+    kind = node.func.attr
+    consts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if kind in ("run_line_magic", "run_cell_magic") and consts:
+        return kind, consts[0], consts[1] if len(consts) > 1 else ""
+    if kind in ("system", "getoutput") and consts:
+        return kind, "!", consts[0]
+    return kind, "", ""
+
+
+def _uses_ipython(tree):
+    return any(isinstance(n, ast.Name) and n.id == "get_ipython" for n in ast.walk(tree))
+
+
+def _pip_args(line):
+    """Arguments after ``install`` of a pip command line, or None when it is not an install."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    while words and words[0] in ("python", "python3", "-m", "pip", "pip3", "%pip", "!pip"):
+        words = words[1:]
+    if not words or words[0] != "install":
+        return None
+    return tuple(words[1:])
+
+
+def _replace_lines(lines, start, end, replacement):
+    """Replace 1-based lines ``start..end`` with ``replacement`` lines."""
+    lines[start - 1:end] = replacement
+
+
+def translate_cell(label, source):
+    """Translate one cell to plain Python.
+
+    Returns:
+        (CellCode, pip lines, dropped lines).
+
+    Raises:
+        NotebookError: the cell is not valid Python even after IPython's translation.
+    """
+    code = TransformerManager().transform_cell(source)
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        text = (exc.text or "").strip()
+        hint = ""
+        first = text.split()[0] if text.split() else ""
+        if first in ("pip", "conda", "apt", "apt-get", "ls", "cd", "wget", "curl", "git"):
+            hint = f" (a shell command? write it as !{text})"
+        raise NotebookError(f"{label} has a syntax error on line {exc.lineno}: {exc.msg}: "
+                            f"{text}{hint}") from None
+    lines = code.splitlines()
+    pips, dropped = [], []
+    edits = []  # (start, end, replacement), applied bottom-up
+    body = tree.body
+    for stmt in body:
+        call = _magic_call(stmt)
+        if call is None:
+            continue
+        kind, name, args = call
+        original = "\n".join(lines[stmt.lineno - 1:stmt.end_lineno])
+        if kind == "run_line_magic" and name in INSTALL_MAGICS or kind in ("system", "getoutput") and _pip_args(args) is not None:
+            pip_words = _pip_args(args if kind != "run_line_magic" else "pip " + args)
+            if pip_words is not None and name != "conda" and name != "mamba":
+                shown = ("%pip " if kind == "run_line_magic" else "!") + args
+                pips.append(PipLine(label, pip_words, shown))
+                edits.append((stmt.lineno, stmt.end_lineno, [f"# {shown}  (installed in the image's requirements layer)"]))
+                continue
+        if kind == "run_line_magic" and (name in KERNEL_ONLY_MAGICS or name in OWN_MAGICS):
+            dropped.append((label, f"%{name} {args}".strip()))
+            edits.append((stmt.lineno, stmt.end_lineno, [f"# %{name} {args}  (kernel only: not run)".rstrip()]))
+        elif kind == "run_cell_magic" and name in OWN_MAGICS:
+            dropped.append((label, f"%%{name} {args}".strip()))
+            edits.append((stmt.lineno, stmt.end_lineno, [f"# %%{name} cell  (not run)"]))
+    last = body[-1] if body else None
+    if (isinstance(last, ast.Expr) and not source.rstrip().endswith(";")
+            and not any(e[0] == last.lineno for e in edits)
+            and _magic_call(last) is None):
+        segment = "\n".join(lines[last.lineno - 1:last.end_lineno])
+        edits.append((last.lineno, last.end_lineno,
+                      [f"{RUNTIME_PACKAGE}.show(("] + segment.splitlines() + [f"), cell={label!r})"]))
+    for start, end, replacement in sorted(edits, reverse=True):
+        _replace_lines(lines, start, end, replacement)
+    new_code = "\n".join(lines)
+    return CellCode(label, new_code, _uses_ipython(ast.parse(new_code))), pips, dropped
+
+
+def export_script(cells, final_body=None, source="", final_label="%%dockerize cell"):
+    """Export cells (and the ``%%dockerize`` cell body) as one Python script.
+
+    Args:
+        cells: :class:`dockermagic.capture.Cell` list, in run order.
+        final_body: the body of the ``%%dockerize`` cell: the program's last step.
+        source: where the cells came from, for the script's header.
+
+    Returns:
+        Program
+    """
+    translated, pips, dropped = [], [], []
+    pairs = [(c.label, c.source) for c in cells]
+    if final_body and final_body.strip():
+        pairs.append((final_label, final_body))
+    for label, text in pairs:
+        if not text.strip():
+            continue
+        cell, cell_pips, cell_dropped = translate_cell(label, text)
+        translated.append(cell)
+        pips += cell_pips
+        dropped += cell_dropped
+    uses_ipython = any(c.uses_ipython for c in translated)
+    parts = [f"# Exported by dockermagic {__version__} from {source or 'a notebook'}.",
+             f"import {RUNTIME_PACKAGE}",
+             f"{RUNTIME_PACKAGE}.start(globals(), ipython={uses_ipython})", ""]
+    for cell in translated:
+        parts += [f"# %% {cell.label}", cell.code.rstrip(), f"{RUNTIME_PACKAGE}.cell_done({cell.label!r})", ""]
+    text = "\n".join(parts)
+    return Program(files={PROGRAM_FILE: text}, command=["python", PROGRAM_FILE],
+                   cells=translated, pip_lines=pips, uses_ipython=uses_ipython, dropped=dropped)

@@ -1,0 +1,236 @@
+"""Progress of a build or a run as plain state, fed by the engine's stream.
+
+:class:`BuildProgress` turns the classic builder's JSON stream into per-step states
+(pending, cached, running, done, failed) with times and log lines; :class:`RunProgress`
+follows a container. Both are plain data with ``to_dict()``; how they are shown (HTML in
+Jupyter, text in a terminal, the JupyterLab panel) is up to the caller.
+"""
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+_RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]+)$")
+_EXIT = re.compile(r"returned a non-zero code: (\d+)")
+LOG_TAIL = 30
+
+
+def dockerfile_steps(text):
+    """The instructions of a Dockerfile, one string per step, continuation lines joined."""
+    steps, current = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1].rstrip() + " "
+            continue
+        current += line
+        steps.append(re.sub(r"\s+", " ", current).strip())
+        current = ""
+    return steps
+
+
+@dataclass
+class Step:
+    """One Dockerfile step of a build."""
+
+    n: int
+    instruction: str
+    state: str = "pending"
+    seconds: Optional[float] = None
+    log: List[str] = field(default_factory=list)
+    layer: Optional[str] = None
+    started: Optional[float] = None
+
+    def to_dict(self):
+        return {"n": self.n, "instruction": self.instruction, "state": self.state,
+                "seconds": None if self.seconds is None else round(self.seconds, 2),
+                "log": self.log[-LOG_TAIL:]}
+
+
+@dataclass
+class BuildProgress:
+    """The state of one build; ``feed()`` it the engine's decoded stream chunks."""
+
+    tag: str
+    steps: List[Step] = field(default_factory=list)
+    phase: str = "requirements"
+    message: Optional[str] = None
+    image_id: Optional[str] = None
+    size: Optional[int] = None
+    pull: dict = field(default_factory=dict)
+    log: List[str] = field(default_factory=list)
+    new_layers: List[str] = field(default_factory=list)
+    error: Optional[dict] = None
+    started: float = field(default_factory=time.monotonic)
+    finished: Optional[float] = None
+    _partial: str = ""
+
+    @classmethod
+    def for_dockerfile(cls, tag, dockerfile):
+        return cls(tag=tag, steps=[Step(i + 1, s) for i, s in enumerate(dockerfile_steps(dockerfile))])
+
+    @property
+    def elapsed(self):
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def current(self):
+        return next((s for s in self.steps if s.state == "running"), None)
+
+    @property
+    def cached_steps(self):
+        return [s.n for s in self.steps if s.state == "cached"]
+
+    def _finish_current(self, state="done"):
+        step = self.current
+        if step is not None:
+            step.state = state
+            step.seconds = time.monotonic() - (step.started or self.started)
+
+    def _step(self, n, total, instruction):
+        self._finish_current()
+        while len(self.steps) < total:
+            self.steps.append(Step(len(self.steps) + 1, ""))
+        step = self.steps[n - 1]
+        step.instruction = instruction.strip() or step.instruction
+        step.state = "running"
+        step.started = time.monotonic()
+
+    def _line(self, line):
+        self.log.append(line)
+        match = _STEP.match(line)
+        if match:
+            self._step(int(match.group(1)), int(match.group(2)), match.group(3))
+            return
+        step = self.current
+        if line == " ---> Using cache":
+            if step is not None:
+                step.state = "cached"
+                step.seconds = time.monotonic() - (step.started or self.started)
+            return
+        match = _LAYER.match(line)
+        if match:
+            target = step or next((s for s in reversed(self.steps) if s.state in ("cached", "done")), None)
+            if target is not None:
+                target.layer = match.group(1)
+                if target.state != "cached":
+                    self.new_layers.append(match.group(1))
+            return
+        if _RUNNING.match(line) or line.startswith("Removing intermediate container"):
+            return
+        if line.startswith("Successfully built") or line.startswith("Successfully tagged"):
+            self._finish_current()
+            return
+        if step is not None:
+            step.log.append(line)
+
+    def feed(self, chunk):
+        """Take one decoded chunk of ``APIClient.build(decode=True)``."""
+        self.phase = "build" if self.phase not in ("failed", "done") else self.phase
+        if "stream" in chunk:
+            text = self._partial + chunk["stream"]
+            lines = text.split("\n")
+            self._partial = lines.pop()
+            for line in lines:
+                self._line(line.rstrip("\r"))
+        elif "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+            self.image_id = chunk["aux"]["ID"]
+        elif "status" in chunk:
+            self.feed_pull(chunk)
+        if "errorDetail" in chunk or "error" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            message = detail.get("message") or chunk.get("error") or "build failed"
+            code = detail.get("code")
+            match = _EXIT.search(message)
+            self.error = {"message": message.strip(),
+                          "exit_code": int(match.group(1)) if match else code}
+            if self._partial:
+                self._line(self._partial)
+                self._partial = ""
+            self._finish_current("failed")
+            self.phase = "failed"
+            self.message = message.strip()
+
+    def feed_pull(self, chunk):
+        """Take one decoded chunk of a pull (per-layer progress)."""
+        layer = chunk.get("id")
+        if not layer or layer.startswith(("latest", "3.")) and ":" in chunk.get("status", ""):
+            self.message = chunk.get("status")
+            return
+        detail = chunk.get("progressDetail") or {}
+        self.pull[layer] = {"status": chunk.get("status", ""), "current": detail.get("current"),
+                            "total": detail.get("total")}
+
+    @property
+    def failed_step(self):
+        return next((s for s in self.steps if s.state == "failed"), None)
+
+    def done(self, image_id=None, size=None):
+        self._finish_current()
+        self.image_id = image_id or self.image_id
+        self.size = size
+        self.phase = "done"
+        self.finished = time.monotonic()
+
+    def fail(self, message):
+        self._finish_current("failed")
+        self.phase = "failed"
+        self.message = message
+        self.finished = time.monotonic()
+
+    def to_dict(self):
+        return {"kind": "build", "phase": self.phase, "tag": self.tag,
+                "steps": [s.to_dict() for s in self.steps], "pull": dict(self.pull),
+                "message": self.message, "image_id": self.image_id, "size": self.size,
+                "elapsed": round(self.elapsed, 2)}
+
+
+@dataclass
+class RunProgress:
+    """The state of one container run; ``feed()`` it log text."""
+
+    name: str
+    image: str = ""
+    state: str = "starting"
+    logs: List[str] = field(default_factory=list)
+    exit_code: Optional[int] = None
+    outputs: Optional[str] = None
+    figures: List[str] = field(default_factory=list)
+    message: Optional[str] = None
+    started: float = field(default_factory=time.monotonic)
+    finished: Optional[float] = None
+    _partial: str = ""
+
+    @property
+    def elapsed(self):
+        return (self.finished or time.monotonic()) - self.started
+
+    def feed(self, text):
+        self.state = "running"
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        self.logs.extend(line.rstrip("\r") for line in lines)
+
+    def flush(self):
+        if self._partial:
+            self.logs.append(self._partial)
+            self._partial = ""
+
+    def exited(self, code, outputs=None, figures=()):
+        self.flush()
+        self.exit_code = code
+        self.state = "exited" if code == 0 else "failed"
+        self.outputs = outputs
+        self.figures = [str(f) for f in figures]
+        self.finished = time.monotonic()
+
+    def to_dict(self):
+        return {"kind": "run", "state": self.state, "name": self.name, "image": self.image,
+                "logs": self.logs[-LOG_TAIL:], "exit_code": self.exit_code, "outputs": self.outputs,
+                "figures": list(self.figures), "message": self.message,
+                "elapsed": round(self.elapsed, 2)}

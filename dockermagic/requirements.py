@@ -1,0 +1,507 @@
+"""Requirements: what the image must install, read from the live kernel.
+
+Imports found in the program are mapped to the distributions installed in the kernel
+(``importlib.metadata``) and pinned to the installed versions; so are the declared
+dependencies of everything required, and the distributions the kernel loaded that no
+requirement declares. Nothing is looked up on a package index: a module that is not
+installed is reported (with pipreqs' guess at its distribution name when pipreqs is
+installed), never guessed.
+"""
+
+import ast
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as _PkgRequirement
+from packaging.utils import canonicalize_name
+
+from .errors import RequirementsError
+
+#: distributions that make up the kernel itself; left out unless the program imports them
+KERNEL_MACHINERY = ("ipykernel", "ipython", "jupyter-client", "jupyter-core", "dockermagic",
+                    "comm", "debugpy", "matplotlib-inline", "nbclient", "nbconvert", "nbformat",
+                    "docker", "detect-secrets", "pipreqs", "jupyterlab", "jupyter-server",
+                    "notebook", "ipywidgets", "pip", "setuptools", "wheel", "pytest")
+#: installers, never pinned unless imported
+TOOLING = {"pip", "setuptools", "wheel"}
+#: pip options that take a value, and those of them that belong in requirements.txt
+_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host",
+                  "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "--target", "-t",
+                  "--prefix", "--root", "--platform", "--python-version", "--implementation",
+                  "--abi", "--src", "--upgrade-strategy", "--progress-bar", "--log", "--proxy",
+                  "--retries", "--timeout", "--cert", "--client-cert", "--cache-dir", "--report"}
+_FILE_OPTIONS = {"-i": "--index-url", "--index-url": "--index-url",
+                 "--extra-index-url": "--extra-index-url", "--trusted-host": "--trusted-host"}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One line of the image's ``requirements.txt``.
+
+    ``str(req)`` is the pip line (``scikit-learn==1.5.2``); ``origin`` says why it is there
+    (``import sklearn in cell 3``, ``dependency of pandas``, ``%pip in cell 2``,
+    ``loaded in the kernel, declared by no requirement``).
+    """
+
+    name: str
+    version: Optional[str]
+    origin: str
+    spec: Optional[str] = None
+    local_file: Optional[Path] = None
+
+    def __str__(self):
+        if self.spec:
+            return self.spec
+        return f"{self.name}=={self.version}" if self.version else self.name
+
+    @property
+    def key(self):
+        return canonicalize_name(self.name)
+
+
+@dataclass(frozen=True)
+class Import:
+    """A top-level module name the program imports."""
+
+    module: str
+    cell: str
+    optional: bool = False
+    dotted: str = ""
+
+
+@dataclass
+class RequirementSet:
+    """The result of requirement inference.
+
+    Attributes:
+        requirements: sorted by name; ``requirements.txt`` is ``text()``.
+        pip_options: index options for ``requirements.txt`` (from ``%pip`` lines).
+        local_modules: ``{import name: path}`` of modules beside the notebook.
+        missing: imports nothing installed provides: ``(module, cell, suggestion)``.
+        problems: installs that cannot be reproduced from an index; they stop the build.
+        notes: things worth saying that do not stop the build.
+    """
+
+    requirements: List[Requirement] = field(default_factory=list)
+    pip_options: List[str] = field(default_factory=list)
+    local_modules: Dict[str, Path] = field(default_factory=dict)
+    missing: List[Tuple[str, str, Optional[str]]] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def text(self):
+        """The ``requirements.txt`` the image installs (stable: only names and versions)."""
+        lines = list(self.pip_options)
+        lines += [str(r) if not r.local_file else f"/tmp/dockermagic/wheels/{r.local_file.name}"
+                  for r in self.requirements]
+        return "\n".join(lines) + ("\n" if lines else "")
+
+
+# --- imports -----------------------------------------------------------------------------
+
+def _handles_import_error(handler):
+    names = []
+    if handler.type is None:
+        return True
+    for node in ast.walk(handler.type):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+    return bool({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"} & set(names))
+
+
+def find_imports(code, cell="program"):
+    """Top-level modules a piece of Python code imports, with where and whether optionally.
+
+    Absolute ``import``/``from`` statements anywhere (functions, ``try`` blocks, class
+    bodies) and ``importlib.import_module("x")`` / ``__import__("x")`` with a literal name.
+    An import is optional when it sits in a ``try`` whose handler catches ImportError.
+    """
+    tree = ast.parse(code) if isinstance(code, str) else code
+    found = []
+
+    def visit(node, optional):
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            guarded = optional or any(_handles_import_error(h) for h in node.handlers)
+            for child in node.body:
+                visit(child, guarded)
+            for child in node.handlers + node.orelse + node.finalbody:
+                visit(child, optional)
+            return
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append(Import(alias.name.partition(".")[0], cell, optional, alias.name))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append(Import(node.module.partition(".")[0], cell, optional, node.module))
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and (isinstance(node.func, ast.Name) and node.func.id == "__import__"
+                   or isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")):
+            name = node.args[0].value
+            if name and not name.startswith("."):
+                found.append(Import(name.partition(".")[0], cell, optional, name))
+        for child in ast.iter_child_nodes(node):
+            visit(child, optional)
+
+    visit(tree, False)
+    return found
+
+
+def local_module_path(module, folder):
+    """The file or package beside the notebook that ``import module`` would load, or None."""
+    folder = Path(folder)
+    for candidate in (folder / f"{module}.py", folder / module / "__init__.py"):
+        if candidate.is_file():
+            return candidate if candidate.name != "__init__.py" else candidate.parent
+    package = folder / module
+    if package.is_dir() and any(package.glob("*.py")):
+        return package
+    return None
+
+
+def _local_imports(path, seen):
+    """Imports made by a local module (file or package), following local imports of its own."""
+    files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+    found = []
+    for file in files:
+        try:
+            found += find_imports(file.read_text(encoding="utf-8", errors="replace"), cell=file.name)
+        except SyntaxError:
+            continue
+    return found
+
+
+# --- the kernel's installed distributions -------------------------------------------------
+
+class Installed:
+    """The kernel's installed distributions, looked up by import name and by project name."""
+
+    def __init__(self, by_module=None, dists=None):
+        self._by_module = by_module
+        self._dists = dists
+
+    @property
+    def by_module(self):
+        if self._by_module is None:
+            self._by_module = metadata.packages_distributions()
+        return self._by_module
+
+    def dist(self, name):
+        if self._dists is None:
+            self._dists = {}
+            for dist in metadata.distributions():
+                key = canonicalize_name(dist.metadata["Name"] or "")
+                self._dists.setdefault(key, dist)  # first on sys.path wins, as for import
+        return self._dists.get(canonicalize_name(name))
+
+    def dists_for(self, module, dotted=""):
+        """Distribution names providing a top-level module; narrowed by the dotted name for
+        namespace packages (``google.protobuf``)."""
+        names = list(dict.fromkeys(self.by_module.get(module, [])))
+        if len(names) > 1 and dotted and "." in dotted:
+            prefix = dotted.replace(".", "/")
+            narrowed = [n for n in names if self._provides(n, prefix)]
+            names = narrowed or names
+        return names
+
+    def _provides(self, name, prefix):
+        dist = self.dist(name)
+        return bool(dist and any(str(f).startswith(prefix) for f in (dist.files or [])))
+
+
+def target_environment(python_version):
+    """Marker environment of the image: Linux, CPython of the kernel's major.minor."""
+    env = default_environment()
+    version = "%d.%d" % tuple(python_version[:2])
+    env.update({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+                "python_version": version,
+                "python_full_version": version + ".0" if not env["python_full_version"].startswith(version)
+                else env["python_full_version"]})
+    return env
+
+
+def declared_dependencies(dist, env, extras=()):
+    """Names of the distributions ``dist`` requires in the target environment."""
+    names = []
+    for line in dist.requires or []:
+        try:
+            req = _PkgRequirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None:
+            if not any(req.marker.evaluate(dict(env, extra=e)) for e in (tuple(extras) or ("",))):
+                continue
+        names.append((req.name, tuple(req.extras)))
+    return names
+
+
+def closure(names, installed, env):
+    """Every installed distribution reachable from ``names`` through declared dependencies.
+
+    Returns ``{canonical name: name of the distribution that first required it or None}``.
+    """
+    reached = {}
+    queue = [(n, (), None) for n in names]
+    while queue:
+        name, extras, parent = queue.pop(0)
+        key = canonicalize_name(name)
+        if key in reached and not extras:
+            continue
+        dist = installed.dist(name)
+        if dist is None:
+            continue
+        reached.setdefault(key, parent)
+        for dep, dep_extras in declared_dependencies(dist, env, extras):
+            if canonicalize_name(dep) not in reached or dep_extras:
+                queue.append((dep, dep_extras, dist.metadata["Name"]))
+    return reached
+
+
+# --- where a distribution came from -------------------------------------------------------
+
+def install_source(dist):
+    """``(kind, detail)`` of how a distribution was installed: ``index``, ``vcs``, ``editable``,
+    ``local-dir``, ``local-file``, ``url`` or ``conda``."""
+    try:
+        text = dist.read_text("direct_url.json")
+    except Exception:
+        text = None
+    if text:
+        try:
+            info = json.loads(text)
+        except ValueError:
+            info = {}
+        url = info.get("url", "")
+        if "vcs_info" in info:
+            vcs = info["vcs_info"]
+            return "vcs", f"{vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}"
+        if info.get("dir_info", {}).get("editable"):
+            return "editable", url
+        if url.startswith("file://"):
+            return ("local-dir", url) if "dir_info" in info else ("local-file", url)
+        return "url", url
+    try:
+        installer = (dist.read_text("INSTALLER") or "").strip()
+    except Exception:
+        installer = ""
+    if installer == "conda":
+        return "conda", ""
+    return "index", ""
+
+
+def _requirement_for(dist, origin, problems):
+    name, version = dist.metadata["Name"], dist.version
+    kind, detail = install_source(dist)
+    if kind == "index":
+        return Requirement(name, version, origin)
+    if kind == "url":
+        return Requirement(name, version, origin, spec=f"{name} @ {detail}")
+    if kind == "local-file":
+        path = Path(detail[len("file://"):])
+        if path.is_file():
+            return Requirement(name, version, origin, local_file=path)
+        problems.append(f"{name} {version} ({origin}) was installed from {path}, which no longer "
+                        "exists: reinstall it from an index, or put its wheel beside the notebook")
+        return None
+    if kind == "vcs":
+        problems.append(f"{name} {version} ({origin}) was installed from {detail}: publish a release "
+                        f"to your index, or build a wheel beside the notebook (pip wheel --no-deps "
+                        f"'{detail}') and install that")
+        return None
+    if kind in ("editable", "local-dir"):
+        folder = detail[len("file://"):] if detail.startswith("file://") else detail
+        problems.append(f"{name} {version} ({origin}) is installed from the local folder {folder}"
+                        f"{' (editable)' if kind == 'editable' else ''}: build a wheel beside the "
+                        f"notebook (pip wheel --no-deps {folder} -w .), or copy the package next to it")
+        return None
+    if kind == "conda":
+        return Requirement(name, version, origin + " (installed by conda; it must also exist on the index)")
+    return None
+
+
+def _pipreqs_name(module):
+    """pipreqs' guess at the distribution name of an import name, without any network."""
+    try:
+        from pipreqs import pipreqs as _pr
+    except Exception:  # pipreqs is optional; it may also fail to import on new Pythons
+        return None
+    try:
+        guess = _pr.get_pkg_names([module])
+    except Exception:
+        return None
+    return guess[0] if guess and guess[0] != module else (guess[0] if guess else None)
+
+
+# --- %pip lines ---------------------------------------------------------------------------
+
+def pip_line_requirements(pip_lines, installed):
+    """Requirements and requirements.txt options from ``%pip install`` lines.
+
+    A package the kernel has installed is pinned to its installed version, so the image gets
+    what the ``%pip`` line gave the kernel.
+    """
+    reqs, options, problems = [], [], []
+    for line in pip_lines:
+        words = list(line.args)
+        i = 0
+        while i < len(words):
+            word = words[i]
+            value = None
+            if word.startswith("-"):
+                opt, eq, val = word.partition("=")
+                if opt in _VALUE_OPTIONS:
+                    if eq:
+                        value = val
+                    else:
+                        value = words[i + 1] if i + 1 < len(words) else ""
+                        i += 1
+                    if opt in _FILE_OPTIONS:
+                        options.append(f"{_FILE_OPTIONS[opt]} {value}")
+                    elif opt in ("-r", "--requirement", "-e", "--editable", "-f", "--find-links", "-c", "--constraint"):
+                        problems.append(f"{line.cell}: '{line.text}' uses {opt} {value}: "
+                                        "put the package on an index or beside the notebook")
+                i += 1
+                continue
+            i += 1
+            try:
+                req = _PkgRequirement(word)
+            except InvalidRequirement:
+                if word.endswith(".whl") and Path(word).is_file():
+                    reqs.append(Requirement(Path(word).name.split("-")[0], None,
+                                            f"%pip in {line.cell}", local_file=Path(word)))
+                else:
+                    problems.append(f"{line.cell}: cannot read '{word}' in '{line.text}'")
+                continue
+            dist = installed.dist(req.name)
+            origin = f"%pip in {line.cell}"
+            if req.url:
+                reqs.append(Requirement(req.name, dist.version if dist else None, origin, spec=str(req)))
+            elif dist is not None:
+                reqs.append(Requirement(dist.metadata["Name"], dist.version, origin))
+            else:
+                reqs.append(Requirement(req.name, None, origin, spec=str(req)))
+    return reqs, list(dict.fromkeys(options)), problems
+
+
+# --- inference ----------------------------------------------------------------------------
+
+def infer(cells, workdir, pip_lines=(), loaded_modules=(), python_version=None,
+          uses_ipython=False, installed=None):
+    """Infer the program's requirements from the kernel.
+
+    Args:
+        cells: ``(label, python code)`` pairs, or objects with ``label`` and ``code``.
+        workdir: the notebook's folder; modules there are local, not requirements.
+        pip_lines: :class:`dockermagic.export.PipLine` objects.
+        loaded_modules: top-level names of modules loaded in the kernel.
+        python_version: ``(major, minor)`` of the image's Python.
+        uses_ipython: the program needs IPython (magics, ``!`` lines).
+        installed: an :class:`Installed` (tests pass a fake one).
+
+    Returns:
+        RequirementSet
+
+    Raises:
+        RequirementsError: a cell is not valid Python.
+    """
+    installed = installed or Installed()
+    env = target_environment(python_version or sys.version_info[:2])
+    workdir = Path(workdir)
+    stdlib = set(getattr(sys, "stdlib_module_names", ())) | set(sys.builtin_module_names)
+    result = RequirementSet()
+
+    imports = []
+    for cell in cells:
+        label, code = (cell.label, cell.code) if hasattr(cell, "code") else cell
+        try:
+            imports += find_imports(code, label)
+        except SyntaxError as exc:
+            raise RequirementsError(f"{label} has a syntax error on line {exc.lineno}: {exc.msg}") from None
+
+    # local modules, and what they import in turn
+    queue = list(imports)
+    seen_local = set()
+    while queue:
+        imp = queue.pop(0)
+        if imp.module in stdlib or imp.module in seen_local or imp.module.startswith("_dockermagic"):
+            continue
+        path = local_module_path(imp.module, workdir)
+        if path is not None:
+            seen_local.add(imp.module)
+            result.local_modules[imp.module] = path
+            for sub in _local_imports(path, seen_local):
+                queue.append(sub)
+                imports.append(sub)
+
+    chosen: Dict[str, Requirement] = {}
+
+    def add(req):
+        if req is not None and req.key not in chosen:
+            chosen[req.key] = req
+
+    direct = []
+    for imp in imports:
+        if imp.module in stdlib or imp.module in result.local_modules or imp.module.startswith("_dockermagic"):
+            continue
+        names = installed.dists_for(imp.module, imp.dotted)
+        if not names:
+            if imp.optional:
+                result.notes.append(f"optional import '{imp.module}' ({imp.cell}) is not installed in "
+                                    "the kernel; the image will not have it either")
+            elif (imp.module, imp.cell) not in [(m, c) for m, c, _ in result.missing]:
+                result.missing.append((imp.module, imp.cell, _pipreqs_name(imp.module)))
+            continue
+        for name in names:
+            dist = installed.dist(name)
+            if dist is not None and canonicalize_name(name) not in chosen:
+                add(_requirement_for(dist, f"import {imp.module} in {imp.cell}", result.problems))
+                direct.append(name)
+
+    if uses_ipython and "ipython" not in chosen:
+        dist = installed.dist("ipython")
+        if dist is not None:
+            add(_requirement_for(dist, "the program uses IPython syntax (magics or ! lines)", result.problems))
+            direct.append("ipython")
+
+    pip_reqs, result.pip_options, pip_problems = pip_line_requirements(pip_lines, installed)
+    result.problems += pip_problems
+    for req in pip_reqs:
+        if req.key in chosen and not req.spec:
+            chosen[req.key] = Requirement(req.name, req.version, chosen[req.key].origin + f"; {req.origin}")
+        else:
+            chosen[req.key] = req
+        direct.append(req.name)
+
+    required = closure(direct, installed, env)
+    for key, parent in required.items():
+        if key in chosen or parent is None or key in TOOLING:
+            continue
+        dist = installed.dist(key)
+        add(_requirement_for(dist, f"dependency of {parent}", result.problems))
+
+    machinery = closure(KERNEL_MACHINERY, installed, env)
+    for module in sorted(set(loaded_modules)):
+        if module in stdlib or module in result.local_modules or module.startswith("_"):
+            continue
+        for name in installed.dists_for(module):
+            key = canonicalize_name(name)
+            if key in chosen or key in machinery or key in TOOLING:
+                continue
+            dist = installed.dist(name)
+            if dist is None or install_source(dist)[0] not in ("index", "conda"):
+                continue
+            add(Requirement(dist.metadata["Name"], dist.version,
+                            f"loaded in the kernel (module {module}), declared by no requirement"))
+            for dep_key, dep_parent in closure([name], installed, env).items():
+                if dep_key not in chosen and dep_key not in TOOLING and dep_parent is not None:
+                    add(_requirement_for(installed.dist(dep_key), f"dependency of {dep_parent}", result.problems))
+
+    result.requirements = sorted(chosen.values(), key=lambda r: r.key)
+    return result

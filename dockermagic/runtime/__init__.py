@@ -1,0 +1,90 @@
+"""Support code copied into every image as the package ``_dockermagic_runtime``.
+
+It makes a notebook behave as a program the way it behaved in the kernel: figures that
+``plt.show()`` (or the end of a cell) would have shown are saved as PNG files, the value a
+cell ends with is printed (and tables saved as CSV), ``display()`` exists, and, when the
+program uses IPython syntax, ``get_ipython()`` answers. It needs nothing but the standard
+library; matplotlib support loads only when the program imports matplotlib.
+"""
+
+import os
+import re
+import sys
+
+FIGURES = os.environ.get("DOCKERMAGIC_FIGURES", "figures")
+TABLES = os.environ.get("DOCKERMAGIC_TABLES", "tables")
+_counts = {"figure": 0, "table": 0}
+
+
+def _next_path(kind, folder, suffix, cell=None):
+    _counts[kind] += 1
+    os.makedirs(folder, exist_ok=True)
+    stem = f"{kind}-{_counts[kind]:03d}"
+    if cell:
+        stem += "-" + re.sub(r"[^A-Za-z0-9]+", "", cell)
+    return os.path.join(folder, stem + suffix)
+
+
+def save_open_figures():
+    """Save every open matplotlib figure as PNG, in the order they were made, and close them."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return []
+    saved = []
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        path = _next_path("figure", FIGURES, ".png")
+        figure.savefig(path, bbox_inches="tight")
+        saved.append(path)
+    plt.close("all")
+    for path in saved:
+        print(f"[dockermagic] figure saved: {path}", flush=True)
+    return saved
+
+
+def cell_done(cell):
+    """End of a notebook cell: show what the inline backend would have shown."""
+    save_open_figures()
+
+
+def _is_table(value):
+    return type(value).__name__ in ("DataFrame", "Series") and hasattr(value, "to_csv")
+
+
+def show(value, cell=None):
+    """What a notebook does with the value a cell ends with: print it; save tables as CSV."""
+    if value is None:
+        return
+    if _is_table(value):
+        path = _next_path("table", TABLES, ".csv", cell)
+        value.to_csv(path)
+        print(f"[dockermagic] table saved: {path}", flush=True)
+    print(repr(value), flush=True)
+
+
+def display(*values, **kwargs):
+    """Stand-in for IPython's ``display()`` in a program run outside a kernel."""
+    for value in values:
+        if type(value).__name__ == "Figure" and hasattr(value, "savefig"):
+            path = _next_path("figure", FIGURES, ".png")
+            value.savefig(path, bbox_inches="tight")
+            print(f"[dockermagic] figure saved: {path}", flush=True)
+        else:
+            show(value)
+
+
+def start(namespace, ipython=False):
+    """Prepare the program's global namespace.
+
+    Args:
+        namespace: the program's ``globals()``.
+        ipython: give the program a real IPython shell for magics and ``!`` lines.
+    """
+    namespace.setdefault("display", display)
+    if ipython:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        shell = InteractiveShell.instance(user_module=sys.modules["__main__"], user_ns=namespace)
+        namespace["get_ipython"] = lambda: shell
+        namespace.setdefault("In", [""])
+        namespace.setdefault("Out", {})
