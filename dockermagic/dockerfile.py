@@ -59,6 +59,7 @@ def render(spec):
              "# Dependencies are installed in a layer of their own, before the code, so a code-only",
              "# change rebuilds in seconds. Index settings and CA certificates stay in the builder stage.",
              f"FROM {spec.base} AS builder",
+             "LABEL org.dockermagic.stage=builder",
              "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore"
              + (f" PIP_CONFIG_FILE={BUILD_SUPPORT}/pip.conf" if spec.pip_config else ""),
              f"COPY .dockermagic/ {BUILD_SUPPORT}/",

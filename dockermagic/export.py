@@ -114,6 +114,19 @@ def _replace_lines(lines, start, end, replacement):
     lines[start - 1:end] = replacement
 
 
+def _wrap_expression(lines, node, label):
+    """Wrap the expression ``node`` in ``show(...)`` in place, keeping every line number."""
+    first = lines[node.lineno - 1].encode()
+    last = lines[node.end_lineno - 1].encode()
+    head, tail = f"{RUNTIME_PACKAGE}.show((".encode(), f"), cell={label!r})".encode()
+    if node.lineno == node.end_lineno:
+        lines[node.lineno - 1] = (first[:node.col_offset] + head + first[node.col_offset:node.end_col_offset]
+                                  + tail + first[node.end_col_offset:]).decode()
+    else:
+        lines[node.lineno - 1] = (first[:node.col_offset] + head + first[node.col_offset:]).decode()
+        lines[node.end_lineno - 1] = (last[:node.end_col_offset] + tail + last[node.end_col_offset:]).decode()
+
+
 def translate_cell(label, source):
     """Translate one cell to plain Python.
 
@@ -161,9 +174,7 @@ def translate_cell(label, source):
     if (isinstance(last, ast.Expr) and not source.rstrip().endswith(";")
             and not any(e[0] == last.lineno for e in edits)
             and _magic_call(last) is None):
-        segment = "\n".join(lines[last.lineno - 1:last.end_lineno])
-        edits.append((last.lineno, last.end_lineno,
-                      [f"{RUNTIME_PACKAGE}.show(("] + segment.splitlines() + [f"), cell={label!r})"]))
+        _wrap_expression(lines, last, label)
     for start, end, replacement in sorted(edits, reverse=True):
         _replace_lines(lines, start, end, replacement)
     new_code = "\n".join(lines)

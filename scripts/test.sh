@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine:
+#   bash scripts/test.sh [pytest arguments]
+# Installs dockermagic with its test extras, makes sure a Docker engine and the base image
+# are ready (scripts/ensure-engine.sh) and that Chromium is there for the browser test,
+# then runs pytest. Everything the tests create is labelled and removed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "== installing dockermagic and its test dependencies"
+python3 -m pip install -q -e ".[test,pipreqs]" 2>&1 | grep -v -E "^WARNING: (Location|Running pip)" || true
+python3 -c "import dockermagic" 
+echo "== making sure a Docker engine and the base image are ready"
+bash scripts/ensure-engine.sh
+if [ -f tests/browser/setup.sh ]; then
+  echo "== making sure Chromium is ready for the browser test"
+  bash tests/browser/setup.sh
+fi
+echo "== running the tests"
+exec python3 -m pytest -rA -q "$@"

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real Docker engine (started by scripts/ensure-engine.sh), notebooks
+executed in a real IPython kernel, and clean-up of everything the tests create."""
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PREFIX = "dmtest-"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A client of a real engine; the engine and base image are made ready first."""
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "ensure-engine.sh")], capture_output=True, text=True)
+    sys.stderr.write(result.stderr)
+    assert result.returncode == 0, f"scripts/ensure-engine.sh failed:\n{result.stderr}"
+    import docker
+
+    client = docker.from_env(version="auto")
+    client.ping()
+    yield client
+    for container in client.containers.list(all=True, filters={"label": "org.dockermagic.version"}):
+        if container.labels.get("org.dockermagic.image", "").startswith(TEST_PREFIX):
+            container.remove(force=True)
+    for image in client.images.list():
+        if any(t.startswith(TEST_PREFIX) for t in image.tags):
+            for tag in image.tags:
+                try:
+                    client.images.remove(tag, force=True)
+                except Exception:
+                    pass
+    for image in client.images.list(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
+        try:
+            client.images.remove(image.id, force=True)
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def tag():
+    """A unique image name that the session clean-up removes."""
+    return f"{TEST_PREFIX}{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def notebook_dir(tmp_path, monkeypatch):
+    """A folder for a notebook, with dockermagic's cache kept inside it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return tmp_path
+
+
+def make_notebook(folder, cells, name="analysis.ipynb"):
+    """Write a notebook of code cells (strings) or (kind, text) pairs; return its path."""
+    nb = nbformat.v4.new_notebook()
+    for cell in cells:
+        kind, text = cell if isinstance(cell, tuple) else ("code", cell)
+        nb.cells.append(nbformat.v4.new_markdown_cell(text) if kind == "markdown" else nbformat.v4.new_code_cell(text))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = Path(folder) / name
+    nbformat.write(nb, str(path))
+    return path
+
+
+class Executed:
+    """A notebook executed in a real kernel, with helpers to read its outputs."""
+
+    def __init__(self, nb, messages):
+        self.nb = nb
+        self.messages = messages
+
+    @property
+    def code_cells(self):
+        return [c for c in self.nb.cells if c.cell_type == "code"]
+
+    def text(self, index):
+        """All text a code cell showed (streams, plain-text results, errors)."""
+        parts = []
+        for out in self.code_cells[index].outputs:
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                parts.append(out.data.get("text/plain", ""))
+            elif out.output_type == "error":
+                parts.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
+        return "".join(parts)
+
+    def errors(self, index):
+        return [o for o in self.code_cells[index].outputs if o.output_type == "error"]
+
+
+def execute(path, *, session_file=True, timeout=900, extra_env=None):
+    """Execute a notebook in a fresh python3 kernel, in the notebook's folder.
+
+    With ``session_file`` the kernel is told its notebook file as JupyterLab does
+    (``JPY_SESSION_NAME``); without it, dockermagic must use the kernel's history.
+    Returns an :class:`Executed` that also holds every IOPub message, with arrival times.
+    """
+    import time
+
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    env_before = dict(os.environ)
+    if session_file:
+        os.environ["JPY_SESSION_NAME"] = str(path)
+    else:
+        os.environ.pop("JPY_SESSION_NAME", None)
+    os.environ.update(extra_env or {})
+    messages = []
+    try:
+        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        original = client.process_message
+
+        def record(msg, cell, cell_index):
+            messages.append((time.monotonic(), cell_index, msg))
+            return original(msg, cell, cell_index)
+
+        client.process_message = record
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    return Executed(nb, messages)
+
+
+@pytest.fixture
+def example_dir(tmp_path):
+    """A private copy of examples/ (the tests never write into the repository)."""
+    dest = tmp_path / "examples"
+    shutil.copytree(ROOT / "examples", dest, ignore=shutil.ignore_patterns("dockermagic-outputs", ".ipynb_checkpoints"))
+    return dest
