@@ -154,9 +154,8 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
     if context is not None:
         image.context = _context.write_context(context_plan, context)
         return image
-    state = BuildProgress.for_dockerfile(image.tag, image.dockerfile)
-    _notify(progress, state)
     client = engine.connect()
+    state = BuildProgress.for_dockerfile(image.tag, image.dockerfile)
     state.phase = "context"
     _notify(progress, state)
     folder = _context.write_context(context_plan, _cache_home() / "contexts" / slug(image.tag), own_folder=True)

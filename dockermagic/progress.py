@@ -15,6 +15,7 @@ _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 _RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]+)$")
 _EXIT = re.compile(r"returned a non-zero code: (\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LOG_TAIL = 30
 
 
@@ -102,6 +103,7 @@ class BuildProgress:
         step.started = time.monotonic()
 
     def _line(self, line):
+        line = _ANSI.sub("", line)
         self.log.append(line)
         match = _STEP.match(line)
         if match:

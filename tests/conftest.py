@@ -90,7 +90,7 @@ class Executed:
                 parts.append(out.data.get("text/plain", ""))
             elif out.output_type == "error":
                 parts.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
-        return "".join(parts)
+        return "\n".join(parts)
 
     def errors(self, index):
         return [o for o in self.code_cells[index].outputs if o.output_type == "error"]

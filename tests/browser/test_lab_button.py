@@ -56,8 +56,14 @@ def _docker(*args, check=False):
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
 
 
-def _remove_test_artifacts(prefix):
-    """Remove every container and image whose name starts with ``prefix`` (this run's tag)."""
+def _dangling_dockermagic_images():
+    out = _docker("images", "-q", "--no-trunc", "--filter", "dangling=true", "--filter", "label=org.dockermagic.stage")
+    return set(out.stdout.split())
+
+
+def _remove_test_artifacts(prefix, dangling_before=frozenset()):
+    """Remove every container and image of this run: named ``prefix`` (its unique tag), and the
+    untagged builder-stage images its build left behind (new since ``dangling_before``)."""
     ids = set()
     for flt in (f"ancestor={prefix}:latest", f"label=org.dockermagic.image={prefix}:latest",
                 f"label=org.dockermagic.image={prefix}", f"name=dm-{prefix}"):
@@ -68,6 +74,9 @@ def _remove_test_artifacts(prefix):
             if line.split(":")[0] == prefix]
     if refs:
         _docker("rmi", "-f", *refs)
+    leftovers = _dangling_dockermagic_images() - set(dangling_before)
+    if leftovers:
+        _docker("rmi", *sorted(leftovers))
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +182,7 @@ def test_dockerize_button_builds_and_runs(jupyterlab, tmp_path):
                DM_SCREENSHOT=str(SCREENSHOT), DM_RUN_AFTER="1", DM_TIMEOUT_S="900",
                DM_FAILURE_SCREENSHOT=str(failure_shot), PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1",
                CHROMIUM="/usr/bin/chromium")
+    dangling_before = _dangling_dockermagic_images()
     started = time.monotonic()
     try:
         proc = subprocess.run(["node", str(SCRIPT)], cwd=ROOT / "labextension", env=env,
@@ -192,6 +202,7 @@ def test_dockerize_button_builds_and_runs(jupyterlab, tmp_path):
         names = {c["name"] for c in result["checks"]}
         for expected in ("button enabled with a kernel", "tag pre-filled from the notebook name",
                          "build succeeded", "run succeeded", "summary names the tag", "run shows its figures",
+                         "missing dockermagic explained with %pip install",
                          "button disabled without a kernel, with a tooltip"):
             assert expected in names, f"check {expected!r} did not run"
         assert result["summary"]["tag"].startswith(tag)
@@ -200,5 +211,5 @@ def test_dockerize_button_builds_and_runs(jupyterlab, tmp_path):
         inspect = _docker("image", "inspect", f"{tag}:latest")
         assert inspect.returncode == 0, inspect.stderr
     finally:
-        _remove_test_artifacts(tag)
+        _remove_test_artifacts(tag, dangling_before)
     assert _docker("images", "-q", f"{tag}:latest").stdout.strip() == "", "test image was not removed"

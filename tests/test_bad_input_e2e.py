@@ -1,0 +1,60 @@
+"""Bad input inside a real kernel: one-line errors, nothing left behind."""
+
+import pytest
+
+from conftest import execute, make_notebook
+
+pytestmark = [pytest.mark.engine, pytest.mark.kernel]
+
+
+def _usage_error(executed, index):
+    """The one-line message of the UsageError a cell ended with (IPython prints it, no traceback)."""
+    text = executed.text(index)
+    lines = [line for line in text.splitlines() if line.startswith("UsageError: ")]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0][len("UsageError: "):]
+
+
+def test_no_engine_reachable_is_one_line_with_how_to_start_one(notebook_dir):
+    path = make_notebook(notebook_dir, ["x = 1", "%load_ext dockermagic", "%dockerize -t dmtest-noengine"])
+    run = execute(path, extra_env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    message = _usage_error(run, 2)
+    assert "no Docker engine answers at tcp://127.0.0.1:9" in message and "start Docker" in message
+
+
+def test_invalid_tag_names_the_rule_and_builds_nothing(docker_client, notebook_dir):
+    before = len(docker_client.images.list(all=True))
+    path = make_notebook(notebook_dir, ["x = 1", "%load_ext dockermagic", "%dockerize -t Not_Valid!"])
+    run = execute(path)
+    assert "invalid image tag 'Not_Valid!'" in _usage_error(run, 2)
+    assert len(docker_client.images.list(all=True)) == before
+
+
+def test_failing_step_shows_step_exit_code_and_output_and_tags_nothing(docker_client, notebook_dir, tag):
+    cells = ["%pip install -q dmtest-no-such-package-xyz==0.0.1", "print('hello')", "%load_ext dockermagic",
+             f"%dockerize -t {tag}"]
+    path = make_notebook(notebook_dir, cells)
+    dangling_before = {i.id for i in docker_client.images.list(filters={"dangling": True})}
+    run = execute(path)
+    message = _usage_error(run, 3)
+    assert "pip install" in message and "exited with code 1" in message
+    assert "dmtest-no-such-package-xyz" in message
+    shown = run.text(3)
+    assert "No matching distribution found for dmtest-no-such-package-xyz" in shown  # the step's output
+    assert not docker_client.images.list(name=tag)
+    dangling_after = {i.id for i in docker_client.images.list(filters={"dangling": True})}
+    assert dangling_after <= dangling_before
+
+
+def test_failing_program_raises_with_its_last_line_and_removes_container(docker_client, notebook_dir, tag):
+    cells = ["print('about to fail')", "%load_ext dockermagic",
+             f"%%dockerize -t {tag}\nimport sys\nsys.exit('bad data: column missing')", f"%docker_run {tag}",
+             "print('not reached')"]
+    path = make_notebook(notebook_dir, cells)
+    run = execute(path)
+    assert not run.errors(2), run.text(2)
+    message = _usage_error(run, 3)
+    assert "exited with code 1" in message and "bad data: column missing" in message
+    assert "about to fail" in run.text(3)
+    assert docker_client.containers.list(all=True, filters={"label": f"org.dockermagic.image={tag}"}) == []
