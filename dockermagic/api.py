@@ -21,6 +21,7 @@ from .errors import DockermagicError, RequirementsError, RunError
 from .export import export_script
 from .progress import BuildProgress, RunProgress
 from .requirements import infer
+from .secretscan import check as check_secrets
 from .results import Image, Run
 from .tags import default_tag, slug, validate_tag
 
@@ -46,7 +47,7 @@ def _notify(progress, state):
 
 
 def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer="pip",
-         shell=None, current_cell=None, failed=()):
+         shell=None, current_cell=None, failed=(), allow_secrets=False):
     """Everything a build needs, without writing or building anything.
 
     Returns:
@@ -89,6 +90,8 @@ def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer
     for module, path in reqs.local_modules.items():
         copies[path.name] = path
     copies.update(data.files)
+    found = check_secrets(program.files, copies, cap.cells, allow=allow_secrets)
+    notes += [f"--allow-secrets: {kind} in {name} line {line} goes into the image" for name, line, kind in found]
     requirements_text = reqs.text()
     support_files = {"pip.conf": _context.pip_config(cap.index)}
     support_copies = {}
@@ -118,7 +121,8 @@ def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer
 
 
 def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None, cell=None,
-              include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=()):
+              include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
+              allow_secrets=False):
     """Package a notebook as a Docker image that reruns it.
 
     Args:
@@ -133,6 +137,7 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
         installer: ``pip`` or ``uv`` for the requirements layer.
         progress: called with a :class:`dockermagic.progress.BuildProgress` whenever it changes.
         current_cell: the text of the cell calling this; the program is the cells above it.
+        allow_secrets: build even if something in the image looks like a credential.
 
     Returns:
         dockermagic.results.Image
@@ -148,7 +153,8 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
     if tag is not None:
         validate_tag(tag)
     image, context_plan = plan(notebook, tag, base=base, cell=cell, include=include,
-                               installer=installer, shell=shell, current_cell=current_cell, failed=failed)
+                               installer=installer, shell=shell, current_cell=current_cell, failed=failed,
+                               allow_secrets=allow_secrets)
     if dry_run:
         return image
     if context is not None:

@@ -164,6 +164,11 @@ def cells_before(cells, current_source):
     return None
 
 
+def _is_dockermagic_only(source):
+    lines = [l.strip() for l in source.strip().splitlines() if l.strip() and not l.strip().startswith("#")]
+    return bool(lines) and all(("%load_ext dockermagic" in l or "%docker" in l or "%%docker" in l) for l in lines)
+
+
 def top_level_modules(modules=None):
     """Top-level names of the loaded modules (``sys.modules`` by default)."""
     modules = sys.modules if modules is None else modules
@@ -251,14 +256,28 @@ def capture(shell=None, notebook=None, current_cell=None, failed=()):
                 cells = None
             else:
                 cells = above
-    if cells is None:
-        if shell is None:
-            raise NotebookError("no notebook given and no kernel to read cells from")
-        history = getattr(shell, "history_manager", None)
-        inputs = list(getattr(history, "input_hist_raw", None) or user_ns.get("In", []))
+    history = None
+    if shell is not None:
+        raw = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+        inputs = list(raw or user_ns.get("In", []))
         if current_cell is not None and inputs and inputs[-1].strip() == current_cell.strip():
             inputs = inputs[:-1]
-        cells = history_cells(inputs, user_ns.get("Out", {}), failed)
+        history = [c for c in history_cells(inputs, user_ns.get("Out", {}), failed)
+                   if not _is_dockermagic_only(c.source)]
+    if cells is not None and history:
+        from .hidden import compare
+
+        reasons, remarks = compare([c for c in cells if not _is_dockermagic_only(c.source)], history)
+        if reasons:
+            notes.append("hidden state: running the saved notebook top to bottom would not reproduce this "
+                         "kernel: " + "; ".join(reasons + remarks) + ". The image replays the kernel's own "
+                         f"execution order instead ({len(history)} cells, failed ones left out).")
+            cells = None
+        notes += [] if reasons else remarks
+    if cells is None:
+        if history is None:
+            raise NotebookError("no notebook given and no kernel to read cells from")
+        cells = history
         source = f"kernel execution history ({len(cells)} cells)"
     workdir = path.parent if path is not None else Path(os.getcwd())
     return Capture(cells=cells, source=source, notebook_path=path, workdir=workdir,

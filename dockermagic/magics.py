@@ -49,6 +49,8 @@ class DockerMagics(Magics):
     @argument("--include", metavar="PATH", action="append", default=[],
               help="another file or folder (relative to the notebook) to copy into the image; repeatable")
     @argument("--installer", choices=["pip", "uv"], default="pip", help="installer of the requirements layer")
+    @argument("--allow-secrets", action="store_true",
+              help="build even though something going into the image looks like a credential")
     @argument("-q", "--quiet", action="store_true", help="no live build view")
     @line_cell_magic
     def dockerize(self, line, cell=None):
@@ -78,7 +80,7 @@ class DockerMagics(Magics):
                                   context=args.context, cell=cell, include=args.include,
                                   installer=args.installer, progress=view, shell=self.shell,
                                   current_cell=self._current_cell(),
-                                  failed=tuple(self.failed))
+                                  failed=tuple(self.failed), allow_secrets=args.allow_secrets)
         except BuildError as exc:
             raise UsageError(str(exc)) from None
         except DockermagicError as exc:
