@@ -25,7 +25,7 @@ from .secretscan import check as check_secrets
 from .results import Image, Run
 from .tags import default_tag, slug, validate_tag
 
-_state = {"last_image": None}
+_state = {"last_image": None, "last_build": None}
 OUTPUTS_FOLDER = "dockermagic-outputs"
 
 
@@ -122,7 +122,7 @@ def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer
 
 def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None, cell=None,
               include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
-              allow_secrets=False):
+              allow_secrets=False, no_cache=False):
     """Package a notebook as a Docker image that reruns it.
 
     Args:
@@ -138,6 +138,7 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
         progress: called with a :class:`dockermagic.progress.BuildProgress` whenever it changes.
         current_cell: the text of the cell calling this; the program is the cells above it.
         allow_secrets: build even if something in the image looks like a credential.
+        no_cache: rebuild every step instead of reusing the engine's build cache.
 
     Returns:
         dockermagic.results.Image
@@ -162,6 +163,7 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
         return image
     client = engine.connect()
     state = BuildProgress.for_dockerfile(image.tag, image.dockerfile)
+    _state["last_build"] = state
     state.phase = "context"
     _notify(progress, state)
     folder = _context.write_context(context_plan, _cache_home() / "contexts" / slug(image.tag), own_folder=True)
@@ -175,7 +177,7 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
             _notify(progress, state)
         engine.ensure_base(client, image.base, on_pull)
     state.phase = "build"
-    built = engine.build(client, folder, image.tag, state, lambda: _notify(progress, state))
+    built = engine.build(client, folder, image.tag, state, lambda: _notify(progress, state), no_cache=no_cache)
     image.image_id = built.id
     image.size = built.attrs.get("Size")
     image.cached_steps = state.cached_steps
@@ -184,6 +186,11 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
     _notify(progress, state)
     _state["last_image"] = image.tag
     return image
+
+
+def last_build():
+    """The :class:`~dockermagic.progress.BuildProgress` of the last build this kernel started."""
+    return _state["last_build"]
 
 
 def last_image():
@@ -273,6 +280,8 @@ def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, 
     image = image or last_image()
     if not image:
         raise DockermagicError("no image to run: give one (%docker_run TAG) or build one with %dockerize first")
+    if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
+        image += ":latest"
     port_map = dict(parse_port(p) for p in (ports or ()))
     environment = parse_env(env)
     client = engine.connect()

@@ -104,7 +104,7 @@ def remove_images(client, ids):
             pass
 
 
-def build(client, context, tag, progress, notify=lambda: None):
+def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
     """Build ``context`` as ``tag`` through the low-level streaming API.
 
     Every chunk goes to ``progress.feed`` and ``notify()`` is called after it. On a failed
@@ -117,7 +117,7 @@ def build(client, context, tag, progress, notify=lambda: None):
         BuildError: a step failed or the Dockerfile was refused.
     """
     stream = client.api.build(path=str(context), tag=tag, rm=True, forcerm=True, decode=True,
-                              buildargs=build_args() or None, pull=False)
+                              buildargs=build_args() or None, pull=False, nocache=no_cache)
     try:
         for chunk in stream:
             progress.feed(chunk)
@@ -128,8 +128,15 @@ def build(client, context, tag, progress, notify=lambda: None):
         notify()
         raise BuildError(str(exc.explanation or exc), build_log=progress.log) from None
     except BaseException:
-        # KeyboardInterrupt: closing the stream makes the engine cancel the build
+        # KeyboardInterrupt: stop the step's container, then drop the connection so the
+        # engine ends the build
+        for container_id in progress.containers[-1:]:
+            try:
+                client.api.remove_container(container_id, force=True)
+            except (APIError, NotFound):
+                pass
         _close(stream)
+        client.api.close()
         remove_images(client, progress.new_layers)
         progress.fail("interrupted")
         notify()

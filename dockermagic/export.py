@@ -127,8 +127,20 @@ def _wrap_expression(lines, node, label):
         lines[node.end_lineno - 1] = (last[:node.end_col_offset] + tail + last[node.end_col_offset:]).decode()
 
 
-def translate_cell(label, source):
+def _own_import(stmt):
+    """Names a statement binds to dockermagic (``import dockermagic as dm`` -> {"dm"})."""
+    if isinstance(stmt, ast.Import):
+        return {(a.asname or a.name).partition(".")[0] for a in stmt.names if a.name.partition(".")[0] == "dockermagic"}
+    if isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and (stmt.module or "").partition(".")[0] == "dockermagic":
+        return {a.asname or a.name for a in stmt.names} or {"*"}
+    return set()
+
+
+def translate_cell(label, source, own_names=None):
     """Translate one cell to plain Python.
+
+    ``own_names`` collects names bound to dockermagic across cells: statements importing
+    or using dockermagic concern the kernel only and are dropped.
 
     Returns:
         (CellCode, pip lines, dropped lines).
@@ -151,7 +163,16 @@ def translate_cell(label, source):
     pips, dropped = [], []
     edits = []  # (start, end, replacement), applied bottom-up
     body = tree.body
+    own_names = set() if own_names is None else own_names
     for stmt in body:
+        bound = _own_import(stmt)
+        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & own_names
+        if bound or used:
+            own_names |= bound
+            text = "\n".join(lines[stmt.lineno - 1:stmt.end_lineno]).strip().splitlines()[0]
+            dropped.append((label, text))
+            edits.append((stmt.lineno, stmt.end_lineno, [f"# {text}  (dockermagic: kernel only, not run)"]))
+            continue
         call = _magic_call(stmt)
         if call is None:
             continue
@@ -164,6 +185,9 @@ def translate_cell(label, source):
                 pips.append(PipLine(label, pip_words, shown))
                 edits.append((stmt.lineno, stmt.end_lineno, [f"# {shown}  (installed in the image's requirements layer)"]))
                 continue
+        if kind == "run_line_magic" and name in OWN_MAGICS and isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            own_names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
         if kind == "run_line_magic" and (name in KERNEL_ONLY_MAGICS or name in OWN_MAGICS):
             dropped.append((label, f"%{name} {args}".strip()))
             edits.append((stmt.lineno, stmt.end_lineno, [f"# %{name} {args}  (kernel only: not run)".rstrip()]))
@@ -171,7 +195,7 @@ def translate_cell(label, source):
             dropped.append((label, f"%%{name} {args}".strip()))
             edits.append((stmt.lineno, stmt.end_lineno, [f"# %%{name} cell  (not run)"]))
     last = body[-1] if body else None
-    if (isinstance(last, ast.Expr) and not source.rstrip().endswith(";")
+    if (isinstance(last, ast.Expr) and not any(e[0] <= last.lineno <= e[1] for e in edits) and not source.rstrip().endswith(";")
             and not any(e[0] == last.lineno for e in edits)
             and _magic_call(last) is None):
         _wrap_expression(lines, last, label)
@@ -193,13 +217,14 @@ def export_script(cells, final_body=None, source="", final_label="%%dockerize ce
         Program
     """
     translated, pips, dropped = [], [], []
+    own_names = set()
     pairs = [(c.label, c.source) for c in cells]
     if final_body and final_body.strip():
         pairs.append((final_label, final_body))
     for label, text in pairs:
         if not text.strip():
             continue
-        cell, cell_pips, cell_dropped = translate_cell(label, text)
+        cell, cell_pips, cell_dropped = translate_cell(label, text, own_names)
         translated.append(cell)
         pips += cell_pips
         dropped += cell_dropped

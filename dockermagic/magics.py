@@ -49,6 +49,7 @@ class DockerMagics(Magics):
     @argument("--include", metavar="PATH", action="append", default=[],
               help="another file or folder (relative to the notebook) to copy into the image; repeatable")
     @argument("--installer", choices=["pip", "uv"], default="pip", help="installer of the requirements layer")
+    @argument("--no-cache", action="store_true", help="rebuild every step, ignoring the build cache")
     @argument("--allow-secrets", action="store_true",
               help="build even though something going into the image looks like a credential")
     @argument("-q", "--quiet", action="store_true", help="no live build view")
@@ -80,7 +81,8 @@ class DockerMagics(Magics):
                                   context=args.context, cell=cell, include=args.include,
                                   installer=args.installer, progress=view, shell=self.shell,
                                   current_cell=self._current_cell(),
-                                  failed=tuple(self.failed), allow_secrets=args.allow_secrets)
+                                  failed=tuple(self.failed), allow_secrets=args.allow_secrets,
+                                  no_cache=args.no_cache)
         except BuildError as exc:
             raise UsageError(str(exc)) from None
         except DockermagicError as exc:

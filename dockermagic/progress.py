@@ -66,6 +66,7 @@ class BuildProgress:
     pull: dict = field(default_factory=dict)
     log: List[str] = field(default_factory=list)
     new_layers: List[str] = field(default_factory=list)
+    containers: List[str] = field(default_factory=list)
     error: Optional[dict] = None
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
@@ -123,7 +124,11 @@ class BuildProgress:
                 if target.state != "cached":
                     self.new_layers.append(match.group(1))
             return
-        if _RUNNING.match(line) or line.startswith("Removing intermediate container"):
+        match = _RUNNING.match(line)
+        if match:
+            self.containers.append(match.group(1))
+            return
+        if line.startswith("Removing intermediate container"):
             return
         if line.startswith("Successfully built") or line.startswith("Successfully tagged"):
             self._finish_current()

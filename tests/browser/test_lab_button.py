@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -39,17 +40,6 @@ def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _labextension_listing(env):
-    out = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"],
-                         capture_output=True, text=True, env=env, timeout=120)
-    return out.stdout + out.stderr
-
-
-def _installed_ok(listing):
-    return any("dockermagic" in line and "enabled" in line and "OK" in line
-               for line in listing.splitlines())
 
 
 def _docker(*args, check=False):
@@ -110,18 +100,14 @@ def jupyterlab(tmp_path, browser_setup):
     env["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
     env.pop("JUPYTER_TOKEN", None)
 
-    listing = _labextension_listing(env)
-    extra_paths = []
-    if not _installed_ok(listing):
-        # Not pip-installed here (e.g. a plain checkout): serve the freshly built extension.
-        assert (BUILT_EXTENSION / "package.json").exists(), "the extension is neither installed nor built"
-        linkdir = tmp_path / "labextensions"
-        linkdir.mkdir()
-        (linkdir / "dockermagic").symlink_to(BUILT_EXTENSION, target_is_directory=True)
-        extra_paths.append(str(linkdir))
-        print("dockermagic is not installed as a lab extension here; serving the built one from", BUILT_EXTENSION)
-    else:
-        print("jupyter labextension list:", *[l for l in listing.splitlines() if "dockermagic" in l])
+    # Serve this working tree's build (tests/browser/setup.sh rebuilds it when src/ changed):
+    # extra_labextensions_path comes first, so it wins over an installed copy, which may be
+    # an older snapshot (an editable install copies the built extension once).
+    assert (BUILT_EXTENSION / "package.json").exists(), "the extension is not built (setup.sh builds it)"
+    linkdir = tmp_path / "labextensions"
+    linkdir.mkdir()
+    (linkdir / "dockermagic").symlink_to(BUILT_EXTENSION, target_is_directory=True)
+    extra_paths = [str(linkdir)]
 
     # No "news" toast over the screenshot.
     settings_dir = tmp_path / "user-settings"
@@ -185,13 +171,24 @@ def test_dockerize_button_builds_and_runs(jupyterlab, tmp_path):
     dangling_before = _dangling_dockermagic_images()
     started = time.monotonic()
     try:
-        proc = subprocess.run(["node", str(SCRIPT)], cwd=ROOT / "labextension", env=env,
-                              capture_output=True, text=True, timeout=1300)
-        print(proc.stdout)
-        print(proc.stderr, file=sys.stderr)
+        proc = subprocess.Popen(["node", str(SCRIPT)], cwd=ROOT / "labextension", env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        watchdog = threading.Timer(1300, proc.kill)
+        watchdog.start()
+        lines, image_seen = [], None
+        try:
+            for line in proc.stdout:
+                print(line, end="")
+                lines.append(line.rstrip("\n"))
+                if line.startswith("PASS summary names the tag") and image_seen is None:
+                    # Check the engine right away (another suite's clean-up may sweep dmtest-* later).
+                    image_seen = _docker("image", "inspect", "--format", "{{.Id}}", f"{tag}:latest")
+            proc.wait()
+        finally:
+            watchdog.cancel()
         print(f"browser test took {time.monotonic() - started:.0f} s")
-        result_lines = [line for line in proc.stdout.splitlines() if line.startswith("DM_RESULT ")]
-        assert result_lines, f"the browser script printed no result (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        result_lines = [line for line in lines if line.startswith("DM_RESULT ")]
+        assert result_lines, "the browser script printed no result (exit %s):\n%s" % (proc.returncode, "\n".join(lines[-60:]))
         result = json.loads(result_lines[-1][len("DM_RESULT "):])
         if not result["ok"]:
             print("--- JupyterLab log (tail) ---\n" + log_path.read_text()[-6000:])
@@ -207,9 +204,9 @@ def test_dockerize_button_builds_and_runs(jupyterlab, tmp_path):
             assert expected in names, f"check {expected!r} did not run"
         assert result["summary"]["tag"].startswith(tag)
         assert SCREENSHOT.exists() and SCREENSHOT.stat().st_size > 10_000
-        # The image really exists on the engine.
-        inspect = _docker("image", "inspect", f"{tag}:latest")
-        assert inspect.returncode == 0, inspect.stderr
+        # The image really exists on the engine, with the id the panel showed.
+        assert image_seen is not None and image_seen.returncode == 0, image_seen and image_seen.stderr
+        assert image_seen.stdout.strip().replace("sha256:", "").startswith(result["summary"]["imageId"])
     finally:
         _remove_test_artifacts(tag, dangling_before)
     assert _docker("images", "-q", f"{tag}:latest").stdout.strip() == "", "test image was not removed"

@@ -1,10 +1,14 @@
 """Runs the front end's unit tests (jest: tag sanitising, progress reduction, error
 classification) so that the project's single pytest command covers them too."""
 
+import importlib.metadata
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEXT = ROOT / "labextension"
@@ -22,3 +26,17 @@ def test_labextension_unit_tests():
     assert proc.returncode == 0, output[-6000:]
     match = re.search(r"Tests:\s+(?:\d+ \w+, )*(\d+) passed, (\d+) total", output)
     assert match and match.group(1) == match.group(2) and int(match.group(1)) > 50, output[-2000:]
+
+
+def test_installed_package_lists_the_lab_extension():
+    """`pip install .` (or -e .) installs both halves: JupyterLab lists dockermagic enabled and OK."""
+    try:
+        importlib.metadata.distribution("dockermagic")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("dockermagic is not pip-installed in this environment (run: pip install -e .)")
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"],
+                          capture_output=True, text=True, timeout=120)
+    listing = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    lines = [line for line in listing.splitlines() if line.strip().startswith("dockermagic ")]
+    assert lines, listing
+    assert "enabled" in lines[0] and "OK" in lines[0], listing
