@@ -282,7 +282,7 @@ def capture(shell=None, notebook=None, current_cell=None, failed=()):
     workdir = path.parent if path is not None else Path(os.getcwd())
     return Capture(cells=cells, source=source, notebook_path=path, workdir=workdir,
                    python_version=sys.version_info[:2],
-                   loaded_modules=top_level_modules() - kernel_baseline(),
+                   loaded_modules=top_level_modules() - kernel_baseline() if shell is not None else frozenset(),
                    index=index_settings(), notes=notes)
 
 

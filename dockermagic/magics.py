@@ -9,7 +9,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from . import api, engine
 from .display import BuildView, RunView
-from .errors import BuildError, DockermagicError, RunError
+from .errors import DockermagicError, RunError
+from .options import BUILD_OPTIONS, RUN_OPTIONS, build_kwargs, decorate, run_kwargs
 
 
 def _split_args(line):
@@ -41,18 +42,8 @@ class DockerMagics(Magics):
         return raw[-1] if raw else None
 
     @magic_arguments()
-    @argument("-t", "--tag", help="image name, e.g. heart-roc or heart-roc:v2 (default: from the notebook's name)")
-    @argument("--base", help="base image (default: python:<kernel major.minor>-slim)")
-    @argument("--dry-run", action="store_true", help="show the Dockerfile and requirements; write nothing, touch no engine")
-    @argument("--context", metavar="DIR", help="write the build context to DIR and stop")
     @argument("--notebook", metavar="PATH", help="the notebook to package (default: this kernel's notebook)")
-    @argument("--include", metavar="PATH", action="append", default=[],
-              help="another file or folder (relative to the notebook) to copy into the image; repeatable")
-    @argument("--installer", choices=["pip", "uv"], default="pip", help="installer of the requirements layer")
-    @argument("--no-cache", action="store_true", help="rebuild every step, ignoring the build cache")
-    @argument("--allow-secrets", action="store_true",
-              help="build even though something going into the image looks like a credential")
-    @argument("-q", "--quiet", action="store_true", help="no live build view")
+    @decorate(BUILD_OPTIONS)
     @line_cell_magic
     def dockerize(self, line, cell=None):
         """Package the live notebook as a Docker image that reruns it.
@@ -77,14 +68,9 @@ class DockerMagics(Magics):
         args = parse_argstring(self.dockerize, line)
         view = None if args.quiet or args.dry_run or args.context else BuildView()
         try:
-            image = api.dockerize(notebook=args.notebook, tag=args.tag, base=args.base, dry_run=args.dry_run,
-                                  context=args.context, cell=cell, include=args.include,
-                                  installer=args.installer, progress=view, shell=self.shell,
-                                  current_cell=self._current_cell(),
-                                  failed=tuple(self.failed), allow_secrets=args.allow_secrets,
-                                  no_cache=args.no_cache)
-        except BuildError as exc:
-            raise UsageError(str(exc)) from None
+            image = api.dockerize(notebook=args.notebook, cell=cell, progress=view, shell=self.shell,
+                                  current_cell=self._current_cell(), failed=tuple(self.failed),
+                                  **build_kwargs(args))
         except DockermagicError as exc:
             raise UsageError(str(exc)) from None
         for note in image.notes:
@@ -98,15 +84,7 @@ class DockerMagics(Magics):
 
     @magic_arguments()
     @argument("image", nargs="?", help="image to run (default: the last one %%dockerize built)")
-    @argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER",
-              help="publish a port (on 127.0.0.1 unless an IP is given); repeatable")
-    @argument("-e", "--env", action="append", default=[], metavar="NAME[=VALUE]",
-              help="set an environment variable (NAME alone passes the kernel's value); repeatable")
-    @argument("-d", "--detach", action="store_true", help="start it and return at once")
-    @argument("--gpus", help="request GPUs: all or a count")
-    @argument("--timeout", type=float, help="stop the container after this many seconds")
-    @argument("--name", help="container name")
-    @argument("--outputs", metavar="DIR", help="host folder for the outputs (default: a new folder under ./dockermagic-outputs/)")
+    @decorate(RUN_OPTIONS)
     @line_magic
     def docker_run(self, line):
         """Run an image; its logs stream into the cell, and what it produced comes back.
@@ -128,9 +106,7 @@ class DockerMagics(Magics):
         options, command = _split_args(line)
         args = parse_argstring(self.docker_run, options)
         try:
-            result = api.run(args.image, command, ports=args.publish, env=args.env, detach=args.detach,
-                             timeout=args.timeout, gpus=args.gpus, name=args.name, outputs=args.outputs,
-                             progress=RunView())
+            result = api.run(args.image, command, progress=RunView(), **run_kwargs(args))
         except RunError as exc:
             if exc.run is not None:
                 self.shell.user_ns["_docker_run"] = exc.run

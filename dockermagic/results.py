@@ -1,5 +1,7 @@
 """What ``%dockerize`` and ``%docker_run`` return: plain objects that read well as text and in a notebook."""
 
+import base64
+import csv
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,4 +167,40 @@ class Run:
             listing = "".join(f"<li><code>{html.escape(str(f.relative_to(self.outputs)))}</code> "
                               f"({human_size(f.stat().st_size) if f.exists() else '?'})</li>" for f in self.files)
             rows.append(("outputs", f"<code>{html.escape(str(self.outputs))}</code><ul>{listing}</ul>"))
-        return f"<div class='dockermagic-run'><div>{state}</div><table>{_rows(rows)}</table></div>"
+        shown = "".join(_figure_html(f) for f in self.figures[:MAX_INLINE])
+        shown += "".join(_table_html(f) for f in self.files if f.suffix == ".csv")
+        if self.exit_code not in (0, None) and self.logs:
+            tail = "\n".join(self.logs.splitlines()[-20:])
+            shown += f"<pre style='background:#fee'>{html.escape(tail)}</pre>"
+        return f"<div class='dockermagic-run'><div>{state}</div><table>{_rows(rows)}</table>{shown}</div>"
+
+
+MAX_INLINE = 12
+MAX_TABLE_ROWS = 30
+
+
+def _figure_html(path):
+    try:
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+    except OSError:
+        return ""
+    return (f"<figure style='display:inline-block;margin:4px'><img style='max-width:480px' "
+            f"src='data:image/png;base64,{data}'/><figcaption><code>{html.escape(Path(path).name)}</code>"
+            "</figcaption></figure>")
+
+
+def _table_html(path):
+    """A small CSV as an HTML table (large ones are only listed)."""
+    try:
+        if Path(path).stat().st_size > 64 * 1024:
+            return ""
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return ""
+    if not rows or len(rows) > MAX_TABLE_ROWS + 1:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return (f"<details open><summary><code>{html.escape(Path(path).name)}</code></summary>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>")

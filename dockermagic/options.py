@@ -1,0 +1,56 @@
+"""The options of building and running, defined once for the magics and the command line."""
+
+BUILD_OPTIONS = [
+    (("-t", "--tag"), dict(help="image name, e.g. heart-roc or heart-roc:v2 (default: from the notebook's name)")),
+    (("--base",), dict(help="base image (default: python:<kernel major.minor>-slim)")),
+    (("--dry-run",), dict(action="store_true", help="show the Dockerfile and requirements; write nothing, touch no engine")),
+    (("--context",), dict(metavar="DIR", help="write the build context to DIR and stop")),
+    (("--include",), dict(metavar="PATH", action="append", default=[],
+                          help="another file or folder (relative to the notebook) to copy into the image; repeatable")),
+    (("--installer",), dict(choices=["pip", "uv"], default="pip", help="installer of the requirements layer")),
+    (("--no-cache",), dict(action="store_true", help="rebuild every step, ignoring the build cache")),
+    (("--allow-secrets",), dict(action="store_true",
+                                help="build even though something going into the image looks like a credential")),
+    (("-q", "--quiet"), dict(action="store_true", help="no live build view")),
+]
+
+RUN_OPTIONS = [
+    (("-p", "--publish"), dict(action="append", default=[], metavar="[IP:]HOST:CONTAINER",
+                               help="publish a port (on 127.0.0.1 unless an IP is given); repeatable")),
+    (("-e", "--env"), dict(action="append", default=[], metavar="NAME[=VALUE]",
+                           help="set an environment variable (NAME alone passes this process's value); repeatable")),
+    (("-d", "--detach"), dict(action="store_true", help="start it and return at once")),
+    (("--gpus",), dict(help="request GPUs: all or a count")),
+    (("--timeout",), dict(type=float, help="stop the container after this many seconds")),
+    (("--name",), dict(help="container name")),
+    (("--outputs",), dict(metavar="DIR", help="host folder for the outputs (default: a new folder under ./dockermagic-outputs/)")),
+]
+
+
+def add_to_parser(parser, options):
+    """Add options to an ``argparse`` parser."""
+    for flags, kwargs in options:
+        parser.add_argument(*flags, **kwargs)
+
+
+def decorate(options):
+    """Decorator giving an IPython magic these options (``magic_arguments`` style)."""
+    from IPython.core.magic_arguments import argument
+
+    def wrap(func):
+        for flags, kwargs in reversed(options):
+            func = argument(*flags, **kwargs)(func)
+        return func
+    return wrap
+
+
+def build_kwargs(args):
+    """Keyword arguments of :func:`dockermagic.dockerize` from parsed build options."""
+    return dict(tag=args.tag, base=args.base, dry_run=args.dry_run, context=args.context, include=args.include,
+                installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets)
+
+
+def run_kwargs(args):
+    """Keyword arguments of :func:`dockermagic.run` from parsed run options."""
+    return dict(ports=args.publish, env=args.env, detach=args.detach, timeout=args.timeout, gpus=args.gpus,
+                name=args.name, outputs=args.outputs)
