@@ -121,7 +121,7 @@ class BuildProgress:
             target = step or next((s for s in reversed(self.steps) if s.state in ("cached", "done")), None)
             if target is not None:
                 target.layer = match.group(1)
-                if target.state != "cached":
+                if target.state != "cached" and not target.instruction.upper().startswith("FROM "):
                     self.new_layers.append(match.group(1))
             return
         match = _RUNNING.match(line)

@@ -33,9 +33,8 @@ def test_invalid_tag_names_the_rule_and_builds_nothing(docker_client, notebook_d
 
 def test_failing_step_shows_step_exit_code_and_output_and_tags_nothing(docker_client, notebook_dir, tag):
     cells = ["%pip install -q dmtest-no-such-package-xyz==0.0.1", "print('hello')", "%load_ext dockermagic",
-             f"%dockerize -t {tag}"]
+             f"%dockerize -t {tag}", "import dockermagic.api\nprint(dockermagic.api.last_build().new_layers)"]
     path = make_notebook(notebook_dir, cells)
-    dangling_before = {i.id for i in docker_client.images.list(filters={"dangling": True})}
     run = execute(path)
     message = _usage_error(run, 3)
     assert "pip install" in message and "exited with code 1" in message
@@ -43,8 +42,10 @@ def test_failing_step_shows_step_exit_code_and_output_and_tags_nothing(docker_cl
     shown = run.text(3)
     assert "No matching distribution found for dmtest-no-such-package-xyz" in shown  # the step's output
     assert not docker_client.images.list(name=tag)
-    dangling_after = {i.id for i in docker_client.images.list(filters={"dangling": True})}
-    assert dangling_after <= dangling_before
+    layers = eval(run.text(4).strip().splitlines()[-1])
+    assert layers, "the build made no layer before the failing step"
+    existing = {i.id.split(":")[1][:12] for i in docker_client.images.list(all=True)}
+    assert not existing & {layer[:12] for layer in layers}
 
 
 def test_failing_program_raises_with_its_last_line_and_removes_container(docker_client, notebook_dir, tag):

@@ -199,6 +199,7 @@ def test_build_progress_follows_steps_cache_and_failure():
                 "error": "..."})
     assert state.phase == "failed" and state.failed_step.n == 3 and state.error["exit_code"] == 2
     assert state.cached_steps == [2]
+    assert state.new_layers == []  # the base image and cached layers are never removed
     assert json.loads(json.dumps(state.to_dict()))["steps"][2]["state"] == "failed"
 
 
