@@ -18,7 +18,7 @@ from . import context as _context
 from . import dockerfile as _dockerfile
 from . import engine
 from .errors import DockermagicError, RequirementsError, RunError
-from .export import export_script
+from .export import export_notebook, export_script
 from .progress import BuildProgress, RunProgress
 from .requirements import infer
 from .secretscan import check as check_secrets
@@ -46,7 +46,11 @@ def _notify(progress, state):
         progress(state)
 
 
-def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer="pip",
+FORMS = ("script", "notebook")
+NOTEBOOK_RUNNER = ("nbclient", "nbconvert", "ipykernel", "nbformat")
+
+
+def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, include=(), installer="pip",
          shell=None, current_cell=None, failed=(), allow_secrets=False):
     """Everything a build needs, without writing or building anything.
 
@@ -58,8 +62,12 @@ def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer
     tag = validate_tag(tag or default_tag(cap.notebook_path.name if cap.notebook_path else "notebook"))
     if ":" not in tag.rsplit("/", 1)[-1]:
         tag += ":latest"
-    program = export_script(cap.cells, final_body=cell, source=cap.source)
-    reqs = infer(program.cells, cap.workdir, program.pip_lines, cap.loaded_modules,
+    if form not in FORMS:
+        raise DockermagicError(f"unknown program form {form!r}: use one of {', '.join(FORMS)}")
+    exporter = export_notebook if form == "notebook" else export_script
+    program = exporter(cap.cells, final_body=cell, source=cap.source)
+    runner = [] if form == "script" else [("the notebook form's runner", f"import {m}") for m in NOTEBOOK_RUNNER]
+    reqs = infer(list(program.cells) + runner, cap.workdir, program.pip_lines, cap.loaded_modules,
                  cap.python_version, program.uses_ipython)
     if reqs.problems:
         more = f" (and {len(reqs.problems) - 1} more)" if len(reqs.problems) > 1 else ""
@@ -120,7 +128,7 @@ def plan(notebook=None, tag=None, *, base=None, cell=None, include=(), installer
     return image, context_plan
 
 
-def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None, cell=None,
+def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=False, context=None, cell=None,
               include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
               allow_secrets=False, no_cache=False):
     """Package a notebook as a Docker image that reruns it.
@@ -129,6 +137,8 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
         notebook: the ``.ipynb`` file; by default the notebook of the running kernel (or, when
             there is no file, the kernel's execution history).
         tag: the image name, e.g. ``heart-roc`` or ``heart-roc:v2``; by default from the notebook's name.
+        form: ``script`` (the cells as one Python script; figures saved as PNG) or ``notebook``
+            (the notebook executed headless; writes the executed notebook and an HTML report).
         base: the base image; by default ``python:<kernel major.minor>-slim``.
         dry_run: only work out the Dockerfile and requirements; write nothing, touch no engine.
         context: write the build context to this folder and stop (no engine needed).
@@ -153,7 +163,7 @@ def dockerize(notebook=None, tag=None, *, base=None, dry_run=False, context=None
     """
     if tag is not None:
         validate_tag(tag)
-    image, context_plan = plan(notebook, tag, base=base, cell=cell, include=include,
+    image, context_plan = plan(notebook, tag, form=form, base=base, cell=cell, include=include,
                                installer=installer, shell=shell, current_cell=current_cell, failed=failed,
                                allow_secrets=allow_secrets)
     if dry_run:

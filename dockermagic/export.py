@@ -8,6 +8,7 @@ value a cell ends with is printed, as the notebook showed it; figures are saved 
 """
 
 import ast
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -50,6 +51,7 @@ class CellCode:
     label: str
     code: str
     uses_ipython: bool = False
+    dropped_lines: Tuple[Tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -199,10 +201,11 @@ def translate_cell(label, source, own_names=None):
             and not any(e[0] == last.lineno for e in edits)
             and _magic_call(last) is None):
         _wrap_expression(lines, last, label)
+    dropped_lines = tuple((start, end) for start, end, replacement in edits if replacement[0].startswith("#"))
     for start, end, replacement in sorted(edits, reverse=True):
         _replace_lines(lines, start, end, replacement)
     new_code = "\n".join(lines)
-    return CellCode(label, new_code, _uses_ipython(ast.parse(new_code))), pips, dropped
+    return CellCode(label, new_code, _uses_ipython(ast.parse(new_code)), dropped_lines), pips, dropped
 
 
 def export_script(cells, final_body=None, source="", final_label="%%dockerize cell"):
@@ -237,3 +240,45 @@ def export_script(cells, final_body=None, source="", final_label="%%dockerize ce
     text = "\n".join(parts)
     return Program(files={PROGRAM_FILE: text}, command=["python", PROGRAM_FILE],
                    cells=translated, pip_lines=pips, uses_ipython=uses_ipython, dropped=dropped)
+
+
+NOTEBOOK_FILE = "notebook.ipynb"
+#: raw lines that concern the kernel only, commented out in the notebook form
+_KERNEL_ONLY_LINE = re.compile(r"^\s*(?:[\w.]+\s*=\s*)?(?:%load_ext\s+dockermagic|%+docker\w*|%pip\b|%conda\b|!\s*pip3?\s+install)")
+
+
+def export_notebook(cells, final_body=None, source="", final_label="%%dockerize cell"):
+    """Export cells as a notebook that the image executes headless (``--form notebook``).
+
+    Magics run natively under the image's kernel; dockermagic's own lines and ``%pip``
+    lines are commented out (``%pip`` lines become requirements). The program writes the
+    executed notebook, an HTML report and the figures.
+    """
+    import nbformat
+
+    script = export_script(cells, final_body, source, final_label)  # for requirements and checks
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    pairs = [(c.label, c.source) for c in cells]
+    if final_body and final_body.strip():
+        pairs.append((final_label, final_body))
+    translated = {c.label: c for c in script.cells}
+    for label, text in pairs:
+        if text.lstrip().startswith("%%docker"):
+            continue
+        lines = text.splitlines()
+        cell_code = translated.get(label)
+        same_shape = cell_code is not None and len(TransformerManager().transform_cell(text).splitlines()) == len(lines)
+        drop = set()
+        if same_shape:
+            for start, end in cell_code.dropped_lines:
+                drop.update(range(start - 1, end))
+        lines = [f"# {line}  (kernel only: not run)" if i in drop or _KERNEL_ONLY_LINE.match(line) else line
+                 for i, line in enumerate(lines)]
+        if any(line.strip() for line in lines):
+            cell = nbformat.v4.new_code_cell("\n".join(lines))
+            cell.metadata["dockermagic"] = {"source_cell": label}
+            nb.cells.append(cell)
+    text = nbformat.writes(nb)
+    return Program(files={NOTEBOOK_FILE: text}, command=["python", "-m", f"{RUNTIME_PACKAGE}.notebook", NOTEBOOK_FILE],
+                   cells=script.cells, pip_lines=script.pip_lines, uses_ipython=True, dropped=script.dropped)

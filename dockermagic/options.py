@@ -2,6 +2,9 @@
 
 BUILD_OPTIONS = [
     (("-t", "--tag"), dict(help="image name, e.g. heart-roc or heart-roc:v2 (default: from the notebook's name)")),
+    (("--form",), dict(choices=["script", "notebook"], default="script",
+                       help="script: the cells as a Python script (default); notebook: the notebook executed "
+                            "headless, writing the executed notebook and an HTML report")),
     (("--base",), dict(help="base image (default: python:<kernel major.minor>-slim)")),
     (("--dry-run",), dict(action="store_true", help="show the Dockerfile and requirements; write nothing, touch no engine")),
     (("--context",), dict(metavar="DIR", help="write the build context to DIR and stop")),
@@ -46,7 +49,7 @@ def decorate(options):
 
 def build_kwargs(args):
     """Keyword arguments of :func:`dockermagic.dockerize` from parsed build options."""
-    return dict(tag=args.tag, base=args.base, dry_run=args.dry_run, context=args.context, include=args.include,
+    return dict(tag=args.tag, form=args.form, base=args.base, dry_run=args.dry_run, context=args.context, include=args.include,
                 installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets)
 
 

@@ -40,37 +40,62 @@ start_engine() {
 }
 
 build_standin() {
-  # A stand-in for python:X.Y-slim made from Debian bookworm's own python3.
-  [ "$PYVER" = "3.11" ] || die "cannot pull $BASE and Debian bookworm only has Python 3.11 for a local stand-in"
+  # A stand-in for python:X.Y-slim: Debian bookworm (minbase) with this machine's own CPython
+  # (same version as the kernel, down to the micro version) installed under /usr/local, as
+  # the official image does. Only the standard library is copied, never site-packages.
+  local prefix full root
+  prefix=$(python3 -c 'import sys; print(sys.base_prefix)')
+  full=$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+  [ "${full%.*}" = "$PYVER" ] || die "cannot pull $BASE and this machine's python3 is $full, not $PYVER"
   command -v debootstrap >/dev/null 2>&1 || {
     [ "$(id -u)" = 0 ] || die "cannot pull $BASE and debootstrap is missing (needs root to install)"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
   }
-  local root
   root=$(mktemp -d /var/tmp/dockermagic-rootfs.XXXXXX)
   trap 'rm -rf "$root"' RETURN
-  say "building a local stand-in for $BASE from Debian bookworm packages (about 30 s)"
-  debootstrap --variant=minbase --include=python3,python3-venv,python3-pip-whl,python3-setuptools-whl,ca-certificates \
+  say "building a local stand-in for $BASE: Debian bookworm with this machine's Python $full (about 30 s)"
+  debootstrap --variant=minbase \
+    --include=ca-certificates,libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,libreadline8,libncursesw6,libuuid1,zlib1g,libexpat1,libnsl2,libtirpc3,libgdbm6 \
     bookworm "$root" >/var/log/dockermagic-debootstrap.log 2>&1 \
     || { tail -n 20 /var/log/dockermagic-debootstrap.log >&2; die "debootstrap failed (log above)"; }
-  ln -sf /usr/bin/python3 "$root/usr/local/bin/python"
-  ln -sf /usr/bin/python3 "$root/usr/local/bin/python${PYVER}"
+  mkdir -p "$root/usr/local/bin" "$root/usr/local/lib" "$root/usr/local/include"
+  cp -a "$prefix/bin/python$PYVER" "$root/usr/local/bin/"
+  cp -a "$prefix"/lib/libpython* "$root/usr/local/lib/"
+  cp -a "$prefix/include/." "$root/usr/local/include/"
+  tar -C "$prefix/lib" -c \
+    --exclude="python$PYVER/site-packages/*" --exclude="python$PYVER/test" --exclude="python$PYVER/idlelib" \
+    --exclude="python$PYVER/tkinter" --exclude="python$PYVER/turtledemo" --exclude='__pycache__' \
+    --exclude='_tkinter*' --exclude='_test*' "python$PYVER" | tar -C "$root/usr/local/lib" -x
+  for name in python3 python; do ln -sf "python$PYVER" "$root/usr/local/bin/$name"; done
+  chroot "$root" ldconfig
+  chroot "$root" /usr/local/bin/python3 -c 'import ssl, sqlite3, ctypes, venv, ensurepip' \
+    || die "the stand-in's Python does not start"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | docker import \
-    --change "LABEL ${STANDIN_LABEL}=debian-bookworm-python3" \
+    --change "LABEL ${STANDIN_LABEL}=debian-bookworm ${STANDIN_LABEL}.python=$full" \
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["python3"]' \
     - "$BASE" >/dev/null
-  say "stand-in ready: $BASE is Debian bookworm's python3 (not the official image; no registry was reachable)"
+  say "stand-in ready: $BASE is Debian bookworm with Python $full (not the official image; no registry was reachable)"
+}
+
+standin_python() {
+  docker image inspect -f "{{ index .Config.Labels \"${STANDIN_LABEL}.python\" }}" "$BASE" 2>/dev/null | grep -v '<no value>' || true
 }
 
 engine_answers || start_engine
 
+WANT=$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 if docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -n "$(docker image inspect -f "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$BASE" 2>/dev/null | grep -v '<no value>')" ]; then
-    say "$BASE present (local stand-in built from Debian packages)"
+    if [ "$(standin_python)" = "$WANT" ]; then
+      say "$BASE present (local stand-in with Python $WANT)"
+    else
+      say "$BASE is an outdated local stand-in; rebuilding it"
+      build_standin
+    fi
   else
     say "$BASE present"
   fi

@@ -26,6 +26,7 @@ def docker_client():
 
     client = docker.from_env(version="auto")
     client.ping()
+    before = {image.id for image in client.images.list(all=True)}
     yield client
     for container in client.containers.list(all=True, filters={"label": "org.dockermagic.version"}):
         if container.labels.get("org.dockermagic.image", "").startswith(TEST_PREFIX):
@@ -38,6 +39,8 @@ def docker_client():
                 except Exception:
                     pass
     for image in client.images.list(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
+        if image.id in before:
+            continue
         try:
             client.images.remove(image.id, force=True)
         except Exception:
