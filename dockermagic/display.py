@@ -49,7 +49,7 @@ def build_html(state):
     head = {"requirements": "working out requirements", "context": "writing the build context",
             "pull": "pulling the base image", "build": "building",
             "done": "built", "failed": "build failed"}.get(d["phase"], d["phase"])
-    summary = f"🐳 <b>{html.escape(d['tag'])}</b>: {head} ({d['elapsed']:.1f} s)"
+    summary = f"<b>{html.escape(d['tag'])}</b>: {head} ({d['elapsed']:.1f} s)"
     if d["phase"] == "done":
         cached = [s["n"] for s in d["steps"] if s["state"] == "cached"]
         summary += f", {human_size(d['size'])}" + (f", steps {', '.join(map(str, cached))} from cache" if cached else "")

@@ -93,7 +93,7 @@ class Image:
         reqs = "".join(f"<tr><td><code>{html.escape(str(r))}</code></td><td>{html.escape(r.origin)}</td></tr>"
                        for r in self.requirements) or "<tr><td>(none)</td></tr>"
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (f"<div class='dockermagic-image'><div>🐳 {state}</div><table>{_rows(rows)}</table>"
+        return (f"<div class='dockermagic-image'><div>{state}</div><table>{_rows(rows)}</table>"
                 f"<details><summary>{len(self.requirements)} requirements</summary><table>{reqs}</table></details>"
                 f"<details><summary>Dockerfile</summary><pre>{html.escape(self.dockerfile)}</pre></details>"
                 + (f"<ul>{notes}</ul>" if notes else "") + "</div>")
