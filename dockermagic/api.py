@@ -50,8 +50,33 @@ FORMS = ("script", "notebook")
 NOTEBOOK_RUNNER = ("nbclient", "nbconvert", "ipykernel", "nbformat")
 
 
+def _carried(shell, names):
+    """Pickles of kernel objects, and the modules their classes come from."""
+    import pickle
+
+    if names and shell is None:
+        raise DockermagicError("--carry needs a live kernel to take the objects from")
+    blobs, modules = {}, []
+    for name in names:
+        if name not in shell.user_ns:
+            raise DockermagicError(f"--carry {name}: no such name in the kernel")
+        value = shell.user_ns[name]
+        try:
+            blobs[f"_dockermagic_objects/{name}.pkl"] = pickle.dumps(value)
+        except Exception as exc:
+            raise DockermagicError(f"--carry {name}: cannot serialize {type(value).__name__}: {exc}") from None
+        modules.append(type(value).__module__)
+    return blobs, modules
+
+
+def _serve_healthcheck(port, function):
+    if function:
+        return ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=3)"]
+    return ["python", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 3).close()"]
+
+
 def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, include=(), installer="pip",
-         shell=None, current_cell=None, failed=(), allow_secrets=False):
+         shell=None, current_cell=None, failed=(), allow_secrets=False, serve=None, function=None, carry=()):
     """Everything a build needs, without writing or building anything.
 
     Returns:
@@ -64,9 +89,23 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
         tag += ":latest"
     if form not in FORMS:
         raise DockermagicError(f"unknown program form {form!r}: use one of {', '.join(FORMS)}")
-    exporter = export_notebook if form == "notebook" else export_script
-    program = exporter(cap.cells, final_body=cell, source=cap.source)
+    if (serve or function or carry) and form != "script":
+        raise DockermagicError("--serve, --function and --carry go with the script form")
+    if function and not serve:
+        raise DockermagicError("--function NAME needs --serve PORT")
+    if serve and not function and not (cell and cell.strip()):
+        raise DockermagicError("--serve PORT needs a cell body that starts the app (%%dockerize --serve PORT) "
+                               "or --function NAME to serve a function as a JSON endpoint")
+    if function and shell is not None and not callable(shell.user_ns.get(function)):
+        raise DockermagicError(f"--function {function}: no such function in the kernel")
+    blobs, carried_modules = _carried(shell, carry)
+    if form == "notebook":
+        program = export_notebook(cap.cells, final_body=cell, source=cap.source)
+    else:
+        program = export_script(cap.cells, final_body=cell, source=cap.source, carry=carry,
+                                serve_function=function, port=serve)
     runner = [] if form == "script" else [("the notebook form's runner", f"import {m}") for m in NOTEBOOK_RUNNER]
+    runner += [(f"--carry ({module})", f"import {module}") for module in carried_modules if module != "builtins"]
     reqs = infer(list(program.cells) + runner, cap.workdir, program.pip_lines, cap.loaded_modules,
                  cap.python_version, program.uses_ipython)
     if reqs.problems:
@@ -117,11 +156,14 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     }
     spec = _dockerfile.DockerfileSpec(base=base, command=program.command,
                                       has_requirements=bool(reqs.requirements), pip_config=True,
-                                      installer=installer, labels=labels, source=cap.source)
+                                      installer=installer, labels=labels, source=cap.source,
+                                      expose=[int(serve)] if serve else [],
+                                      healthcheck=_serve_healthcheck(int(serve), function) if serve else None)
     text = _dockerfile.render(spec)
     context_plan = _context.ContextPlan(dockerfile=text, requirements=requirements_text,
                                         program_files=program.files, copies=copies,
-                                        support_files=support_files, support_copies=support_copies)
+                                        support_files=support_files, support_copies=support_copies,
+                                        binary_files=blobs)
     image = Image(tag=tag, image_id=None, size=None, context=None, requirements=reqs.requirements,
                   dockerfile=text, source=cap.source, base=base, notes=notes,
                   files=sorted(list(program.files) + list(copies)), program=program.files[program.command[-1]])
@@ -130,7 +172,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
 
 def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=False, context=None, cell=None,
               include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
-              allow_secrets=False, no_cache=False):
+              allow_secrets=False, no_cache=False, serve=None, function=None, carry=()):
     """Package a notebook as a Docker image that reruns it.
 
     Args:
@@ -149,6 +191,11 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
         current_cell: the text of the cell calling this; the program is the cells above it.
         allow_secrets: build even if something in the image looks like a credential.
         no_cache: rebuild every step instead of reusing the engine's build cache.
+        serve: the port a web service listens on: the image exposes it and gets a health check.
+            The ``%%dockerize`` cell body starts the service, or ``function`` names one to serve.
+        function: a function of the notebook served as ``POST /<function>`` with JSON.
+        carry: names of kernel objects (a trained model) to carry into the image, serialized,
+            instead of recomputing them: the cells then only contribute imports and definitions.
 
     Returns:
         dockermagic.results.Image
@@ -165,7 +212,7 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
         validate_tag(tag)
     image, context_plan = plan(notebook, tag, form=form, base=base, cell=cell, include=include,
                                installer=installer, shell=shell, current_cell=current_cell, failed=failed,
-                               allow_secrets=allow_secrets)
+                               allow_secrets=allow_secrets, serve=serve, function=function, carry=carry)
     if dry_run:
         return image
     if context is not None:
@@ -176,8 +223,11 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
     _state["last_build"] = state
     state.phase = "context"
     _notify(progress, state)
-    folder = _context.write_context(context_plan, _cache_home() / "contexts" / slug(image.tag), own_folder=True)
+    target = _cache_home() / "contexts" / slug(image.tag)
+    previous = _context.read_marker(target)
+    folder = _context.write_context(context_plan, target, own_folder=True)
     image.context = folder
+    state.changes = _context.what_changed(previous, _context.read_marker(folder))
     if engine.local_image(client, image.base) is None:
         state.phase = "pull"
         _notify(progress, state)
@@ -191,6 +241,10 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
     image.image_id = built.id
     image.size = built.attrs.get("Size")
     image.cached_steps = state.cached_steps
+    if state.changes and state.cached_steps:
+        rebuilt = next((s for s in state.steps if s.state == "done" and not s.instruction.startswith("FROM")), None)
+        if rebuilt is not None:
+            image.notes.append(f"rebuilt from step {rebuilt.n} ({rebuilt.instruction[:60]}): " + "; ".join(state.changes))
     state.done(built.id, image.size)
     image.build_seconds = state.elapsed
     _notify(progress, state)

@@ -100,12 +100,18 @@ def find_data_files(codes, workdir, extra=(), limit=LARGE_FILE):
     """
     workdir = Path(workdir).resolve()
     found = DataFiles()
+    from .requirements import cell_magic_body
+
     names = list(extra)
-    for code in codes:
+    pending = list(codes)
+    while pending:
+        code = pending.pop(0)
         try:
-            tree = ast.parse(code)
+            tree = code if isinstance(code, ast.AST) else ast.parse(code)
         except SyntaxError:
             continue
+        # the Python body of a %%time or %%capture cell is one string: read it as code too
+        pending += [body for body in map(cell_magic_body, ast.walk(tree)) if body is not None]
         written = _written_strings(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value not in written:
@@ -174,6 +180,7 @@ class ContextPlan:
     copies: Dict[str, Path] = field(default_factory=dict)
     support_files: Dict[str, str] = field(default_factory=dict)
     support_copies: Dict[str, Path] = field(default_factory=dict)
+    binary_files: Dict[str, bytes] = field(default_factory=dict)
 
 
 def pip_config(index):
@@ -225,6 +232,9 @@ def write_context(plan, folder, own_folder=False):
         for rel, text in plan.program_files.items():
             (app / rel).parent.mkdir(parents=True, exist_ok=True)
             (app / rel).write_text(text)
+        for rel, data in plan.binary_files.items():
+            (app / rel).parent.mkdir(parents=True, exist_ok=True)
+            (app / rel).write_bytes(data)
         support = staging / ".dockermagic"
         support.mkdir()
         for rel, text in plan.support_files.items():
@@ -233,7 +243,10 @@ def write_context(plan, folder, own_folder=False):
         for rel, src in plan.support_copies.items():
             _copy(Path(src), support / rel)
         (staging / ".dockerignore").write_text("# everything in this folder was put here by dockermagic\n")
-        (staging / MARKER).write_text(json.dumps({"app_digest": folder_digest(app)}, indent=1))
+        (staging / MARKER).write_text(json.dumps(
+            {"app": folder_digest(app), "support": folder_digest(support), "requirements": plan.requirements,
+             "dockerfile": hashlib.sha256("".join(line for line in plan.dockerfile.splitlines(True)
+                                                  if "image.created" not in line).encode()).hexdigest()}, indent=1))
         old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
@@ -245,6 +258,33 @@ def write_context(plan, folder, own_folder=False):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+def read_marker(folder):
+    """What dockermagic recorded about the context in ``folder`` (empty if none)."""
+    try:
+        return json.loads((Path(folder) / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def what_changed(old, new):
+    """Why a rebuild of the same image could not use the cache, from two context markers."""
+    if not old:
+        return []
+    changes = []
+    before = set(old.get("requirements", "").splitlines())
+    after = set(new.get("requirements", "").splitlines())
+    if before != after:
+        diff = [f"+{r}" for r in sorted(after - before)] + [f"-{r}" for r in sorted(before - after)]
+        changes.append("requirements changed (" + ", ".join(diff[:6]) + (" ..." if len(diff) > 6 else "") + ")")
+    if old.get("support") != new.get("support"):
+        changes.append("package-index settings changed")
+    if old.get("dockerfile") != new.get("dockerfile") and old.get("requirements") == new.get("requirements"):
+        changes.append("the Dockerfile changed")
+    if old.get("app") != new.get("app"):
+        changes.append("the program or its files changed")
+    return changes
 
 
 def context_size(folder):

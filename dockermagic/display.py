@@ -53,6 +53,8 @@ def build_html(state):
     if d["phase"] == "done":
         cached = [s["n"] for s in d["steps"] if s["state"] == "cached"]
         summary += f", {human_size(d['size'])}" + (f", steps {', '.join(map(str, cached))} from cache" if cached else "")
+        if cached and d.get("changes"):
+            summary += "<div>rebuilt because " + html.escape("; ".join(d["changes"])) + "</div>"
     if d["phase"] == "failed" and d["message"]:
         summary += f"<div style='color:#c22'>{html.escape(d['message'])}</div>"
     full = ""

@@ -208,13 +208,37 @@ def translate_cell(label, source, own_names=None):
     return CellCode(label, new_code, _uses_ipython(ast.parse(new_code)), dropped_lines), pips, dropped
 
 
-def export_script(cells, final_body=None, source="", final_label="%%dockerize cell"):
+def _definitions_only(code):
+    """Keep imports, function and class definitions and literal constants of a cell's code."""
+    tree = ast.parse(code)
+    lines = code.splitlines()
+    kept = []
+    for stmt in tree.body:
+        keep = isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+            try:
+                ast.literal_eval(stmt.value)
+                keep = True
+            except ValueError:
+                keep = False
+        if keep:
+            start = stmt.lineno - 1 - len(getattr(stmt, "decorator_list", []) or [])
+            start = min([start] + [d.lineno - 1 for d in getattr(stmt, "decorator_list", [])])
+            kept += lines[start:stmt.end_lineno]
+    return "\n".join(kept)
+
+
+def export_script(cells, final_body=None, source="", final_label="%%dockerize cell", carry=(),
+                  serve_function=None, port=None):
     """Export cells (and the ``%%dockerize`` cell body) as one Python script.
 
     Args:
         cells: :class:`dockermagic.capture.Cell` list, in run order.
         final_body: the body of the ``%%dockerize`` cell: the program's last step.
         source: where the cells came from, for the script's header.
+        carry: names of kernel objects loaded from pickles instead of recomputed: the cells
+            then contribute only their imports, definitions and constants.
+        serve_function: name of a function to serve as a JSON endpoint on ``port``.
 
     Returns:
         Program
@@ -235,8 +259,14 @@ def export_script(cells, final_body=None, source="", final_label="%%dockerize ce
     parts = [f"# Exported by dockermagic {__version__} from {source or 'a notebook'}.",
              f"import {RUNTIME_PACKAGE}",
              f"{RUNTIME_PACKAGE}.start(globals(), ipython={uses_ipython})", ""]
+    if carry:
+        parts += [f"# objects carried from the kernel: {', '.join(carry)}",
+                  f"{RUNTIME_PACKAGE}.load_objects(globals())", ""]
     for cell in translated:
-        parts += [f"# %% {cell.label}", cell.code.rstrip(), f"{RUNTIME_PACKAGE}.cell_done({cell.label!r})", ""]
+        code = cell.code if not carry or cell.label == final_label else _definitions_only(cell.code)
+        parts += [f"# %% {cell.label}", code.rstrip(), f"{RUNTIME_PACKAGE}.cell_done({cell.label!r})", ""]
+    if serve_function:
+        parts += [f"{RUNTIME_PACKAGE}.serve({serve_function}, {int(port)})", ""]
     text = "\n".join(parts)
     return Program(files={PROGRAM_FILE: text}, command=["python", PROGRAM_FILE],
                    cells=translated, pip_lines=pips, uses_ipython=uses_ipython, dropped=dropped)

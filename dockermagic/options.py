@@ -15,6 +15,13 @@ BUILD_OPTIONS = [
     (("--allow-secrets",), dict(action="store_true",
                                 help="build even though something going into the image looks like a credential")),
     (("-q", "--quiet"), dict(action="store_true", help="no live build view")),
+    (("--serve",), dict(type=int, metavar="PORT",
+                        help="package a web service listening on PORT (exposed, with a health check): the "
+                             "%%%%dockerize cell body starts it, or --function names one")),
+    (("--function",), dict(metavar="NAME", help="with --serve: serve this function as POST /NAME with JSON")),
+    (("--carry",), dict(metavar="NAME", action="append", default=[],
+                        help="carry this kernel object (e.g. a trained model) into the image instead of "
+                             "recomputing it; repeatable")),
 ]
 
 RUN_OPTIONS = [
@@ -50,7 +57,9 @@ def decorate(options):
 def build_kwargs(args):
     """Keyword arguments of :func:`dockermagic.dockerize` from parsed build options."""
     return dict(tag=args.tag, form=args.form, base=args.base, dry_run=args.dry_run, context=args.context, include=args.include,
-                installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets)
+                installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets,
+                serve=getattr(args, "serve", None), function=getattr(args, "function", None),
+                carry=getattr(args, "carry", []))
 
 
 def run_kwargs(args):

@@ -67,6 +67,7 @@ class BuildProgress:
     log: List[str] = field(default_factory=list)
     new_layers: List[str] = field(default_factory=list)
     containers: List[str] = field(default_factory=list)
+    changes: List[str] = field(default_factory=list)
     error: Optional[dict] = None
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
@@ -194,7 +195,7 @@ class BuildProgress:
         return {"kind": "build", "phase": self.phase, "tag": self.tag,
                 "steps": [s.to_dict() for s in self.steps], "pull": dict(self.pull),
                 "message": self.message, "image_id": self.image_id, "size": self.size,
-                "elapsed": round(self.elapsed, 2)}
+                "changes": list(self.changes), "elapsed": round(self.elapsed, 2)}
 
 
 @dataclass

@@ -117,6 +117,27 @@ def _handles_import_error(handler):
     return bool({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"} & set(names))
 
 
+#: cell magics whose body is Python that runs in the program; imports in it count
+PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+
+
+def cell_magic_body(node):
+    """The parsed body of ``get_ipython().run_cell_magic('time', '', body)``, or None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "run_cell_magic" and len(node.args) >= 3):
+        return None
+    name, body = node.args[0], node.args[2]
+    if not (isinstance(name, ast.Constant) and name.value in PYTHON_CELL_MAGICS
+            and isinstance(body, ast.Constant) and isinstance(body.value, str)):
+        return None
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return ast.parse(TransformerManager().transform_cell(body.value))
+    except SyntaxError:
+        return None
+
+
 def find_imports(code, cell="program"):
     """Top-level modules a piece of Python code imports, with where and whether optionally.
 
@@ -147,6 +168,9 @@ def find_imports(code, cell="program"):
             name = node.args[0].value
             if name and not name.startswith("."):
                 found.append(Import(name.partition(".")[0], cell, optional, name))
+        body = cell_magic_body(node)
+        if body is not None:
+            visit(body, optional)
         for child in ast.iter_child_nodes(node):
             visit(child, optional)
 

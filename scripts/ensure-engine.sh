@@ -90,8 +90,10 @@ engine_answers || start_engine
 WANT=$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 if docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -n "$(docker image inspect -f "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$BASE" 2>/dev/null | grep -v '<no value>')" ]; then
-    if [ "$(standin_python)" = "$WANT" ]; then
-      say "$BASE present (local stand-in with Python $WANT)"
+    have=$(standin_python)
+    # rebuild only a stand-in older than this Python (never flip-flop between two callers)
+    if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$have" "$WANT" | sort -V | tail -n 1)" = "$have" ]; then
+      say "$BASE present (local stand-in with Python $have)"
     else
       say "$BASE is an outdated local stand-in; rebuilding it"
       build_standin

@@ -59,3 +59,19 @@ def test_failing_program_raises_with_its_last_line_and_removes_container(docker_
     assert "exited with code 1" in message and "bad data: column missing" in message
     assert "about to fail" in run.text(3)
     assert docker_client.containers.list(all=True, filters={"label": f"org.dockermagic.image={tag}"}) == []
+
+
+def test_syntax_error_and_bare_shell_command_name_the_cell(notebook_dir):
+    path = make_notebook(notebook_dir, ["x = 1", "pip install requests", "%load_ext dockermagic", "%dockerize --dry-run"])
+    run = execute(path)
+    message = _usage_error(run, 3)
+    assert message.startswith("cell 2 has a syntax error") and "!pip install requests" in message
+
+
+def test_notebook_without_imports_builds_and_runs(docker_client, notebook_dir, tag):
+    path = make_notebook(notebook_dir, ["total = sum(range(10))", "print('total', total)", "%load_ext dockermagic",
+                                        f"img = %dockerize -t {tag} -q", f"run = %docker_run {tag}",
+                                        "print(img.requirements, run.exit_code)"])
+    run = execute(path)
+    assert "total 45" in run.text(4)
+    assert run.text(5).strip().endswith("[] 0")

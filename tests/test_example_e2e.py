@@ -49,7 +49,7 @@ def test_dockerfile_installs_requirements_before_code_and_code_change_hits_cache
              "%load_ext dockermagic",
              f"img = %dockerize -t {tag}",
              "print(json.dumps({'context': str(img.context), 'cached': img.cached_steps, "
-             "'reqs': [str(r) for r in img.requirements], 'dockerfile': img.dockerfile}))"]
+             "'reqs': [str(r) for r in img.requirements], 'dockerfile': img.dockerfile, 'notes': img.notes}))"]
     cells[0] = "import json\n" + cells[0]
     path = make_notebook(notebook_dir, cells)
     first = execute(path)
@@ -70,5 +70,7 @@ def test_dockerfile_installs_requirements_before_code_and_code_change_hits_cache
     steps = [l for l in dockerfile if l.startswith(("FROM", "RUN", "COPY", "ENV", "LABEL", "USER", "WORKDIR", "CMD"))]
     pip_step = next(i + 1 for i, l in enumerate(steps) if l.startswith("RUN python -m venv"))
     assert pip_step in info2["cached"], (pip_step, info2["cached"])
+    assert any("rebuilt from step" in n and "the program or its files changed" in n
+               and "requirements" not in n for n in info2["notes"]), info2["notes"]
     run = docker_client.containers.run(f"{tag}:latest", remove=True)
     assert b"total 10" in run

@@ -259,3 +259,11 @@ def test_cells_before_the_running_cell():
     cells = [capture.Cell(f"cell {i}", s) for i, s in enumerate(["a=1", "%dockerize", "b=2", "%dockerize"], 1)]
     assert [c.source for c in capture.cells_before(cells, "%dockerize\n")] == ["a=1", "%dockerize", "b=2"]
     assert capture.cells_before(cells, "not there") is None
+
+
+def test_imports_and_data_files_inside_cell_magics_count(tmp_path):
+    (tmp_path / "rows.csv").write_text("a\n")
+    program = export.export_script([capture.Cell("cell 1", "%%time\nimport yaml\ntext = open('rows.csv').read()")])
+    imports = requirements.find_imports(program.cells[0].code, "cell 1")
+    assert [i.module for i in imports] == ["yaml"]
+    assert list(context.find_data_files([program.cells[0].code], tmp_path).files) == ["rows.csv"]

@@ -88,3 +88,76 @@ def start(namespace, ipython=False):
         namespace["get_ipython"] = lambda: shell
         namespace.setdefault("In", [""])
         namespace.setdefault("Out", {})
+
+
+def load_objects(namespace, folder="_dockermagic_objects"):
+    """Load the kernel objects carried into the image (``--carry NAME``) into the program's globals."""
+    import pickle
+
+    if not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".pkl"):
+            with open(os.path.join(folder, name), "rb") as f:
+                namespace[name[:-4]] = pickle.load(f)
+            print(f"[dockermagic] loaded {name[:-4]} from the notebook's kernel", flush=True)
+
+
+def serve(function, port, path=None):
+    """Serve ``function`` as a JSON endpoint: ``POST /<name>`` with a JSON body.
+
+    A JSON object is passed as keyword arguments, anything else as the one argument; the
+    return value is sent back as JSON (NumPy arrays and pandas objects are converted).
+    ``GET /health`` answers 200 for health checks.
+    """
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    route = "/" + (path or function.__name__).strip("/")
+
+    def to_json(value):
+        for method in ("tolist", "to_dict"):
+            if hasattr(value, method):
+                return getattr(value, method)()
+        if hasattr(value, "item"):
+            return value.item()
+        raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, code, payload):
+            body = json.dumps(payload, default=to_json).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            if self.path == "/health":
+                self._send(200, {"status": "ok"})
+            else:
+                self._send(404, {"error": f"POST JSON to {route}"})
+
+        def do_POST(self):
+            if self.path != route:
+                self._send(404, {"error": f"POST JSON to {route}"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                data = json.loads(self.rfile.read(length) or b"null")
+            except ValueError as exc:
+                self._send(400, {"error": f"the body is not JSON: {exc}"})
+                return
+            try:
+                result = function(**data) if isinstance(data, dict) else function(data)
+            except Exception as exc:  # the caller gets the error, the server stays up
+                self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            self._send(200, result)
+
+        def log_message(self, fmt, *args):
+            print(f"[dockermagic] {self.address_string()} {fmt % args}", flush=True)
+
+    server = ThreadingHTTPServer(("0.0.0.0", int(port)), Handler)
+    print(f"[dockermagic] serving {function.__name__} at POST {route} on port {port}", flush=True)
+    server.serve_forever()
