@@ -251,10 +251,16 @@ def follow(container, on_text, timeout=None):
         timer = threading.Timer(timeout, stop)
         timer.daemon = True
         timer.start()
+    streamed = b""
     try:
         for chunk in container.logs(stream=True, follow=True):
+            streamed += chunk
             on_text(chunk.decode("utf-8", errors="replace"))
         result = container.wait()
+        # the follow stream can end before the last lines arrive: take them from the full log
+        full = container.logs()
+        if len(full) > len(streamed) and full.startswith(streamed):
+            on_text(full[len(streamed):].decode("utf-8", errors="replace"))
     except BaseException:
         remove_container(container)
         raise

@@ -24,11 +24,11 @@ def test_no_engine_reachable_is_one_line_with_how_to_start_one(notebook_dir):
 
 
 def test_invalid_tag_names_the_rule_and_builds_nothing(docker_client, notebook_dir):
-    before = len(docker_client.images.list(all=True))
-    path = make_notebook(notebook_dir, ["x = 1", "%load_ext dockermagic", "%dockerize -t Not_Valid!"])
+    path = make_notebook(notebook_dir, ["x = 1", "%load_ext dockermagic", "%dockerize -t Not_Valid!",
+                                        "import dockermagic.api\nprint('last build:', dockermagic.api.last_build())"])
     run = execute(path)
     assert "invalid image tag 'Not_Valid!'" in _usage_error(run, 2)
-    assert len(docker_client.images.list(all=True)) == before
+    assert "last build: None" in run.text(3)
 
 
 def test_failing_step_shows_step_exit_code_and_output_and_tags_nothing(docker_client, notebook_dir, tag):
