@@ -19,7 +19,7 @@ from . import dockerfile as _dockerfile
 from . import engine
 from .errors import DockermagicError, RequirementsError, RunError
 from .export import export_notebook, export_script
-from .progress import BuildProgress, RunProgress
+from .progress import BuildProgress, RunProgress, TransferProgress
 from .requirements import infer
 from .secretscan import check as check_secrets
 from .results import Image, Run
@@ -172,7 +172,8 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
 
 def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=False, context=None, cell=None,
               include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
-              allow_secrets=False, no_cache=False, serve=None, function=None, carry=()):
+              allow_secrets=False, no_cache=False, serve=None, function=None, carry=(), push=None,
+              push_progress=None):
     """Package a notebook as a Docker image that reruns it.
 
     Args:
@@ -196,6 +197,8 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
         function: a function of the notebook served as ``POST /<function>`` with JSON.
         carry: names of kernel objects (a trained model) to carry into the image, serialized,
             instead of recomputing them: the cells then only contribute imports and definitions.
+        push: after the build, tag the image as this ``REGISTRY/REPO[:TAG]`` and push it.
+        push_progress: called with a :class:`dockermagic.progress.TransferProgress` during the push.
 
     Returns:
         dockermagic.results.Image
@@ -210,6 +213,8 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
     """
     if tag is not None:
         validate_tag(tag)
+    if push is not None:
+        validate_tag(push)
     image, context_plan = plan(notebook, tag, form=form, base=base, cell=cell, include=include,
                                installer=installer, shell=shell, current_cell=current_cell, failed=failed,
                                allow_secrets=allow_secrets, serve=serve, function=function, carry=carry)
@@ -249,7 +254,30 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
     image.build_seconds = state.elapsed
     _notify(progress, state)
     _state["last_image"] = image.tag
+    if push:
+        image.pushed = push_image(image.tag, push, progress=push_progress, client=client)
     return image
+
+
+def push_image(image, ref, *, progress=None, client=None):
+    """Tag ``image`` as ``ref`` (``REGISTRY/REPO[:TAG]``) and push it with per-layer progress.
+
+    Uses the credentials of your Docker configuration (``docker login``). Returns the pushed
+    reference.
+    """
+    validate_tag(ref)
+    if isinstance(image, Image):
+        image = image.tag
+    client = client or engine.connect()
+    state = TransferProgress(ref=ref, kind="push")
+
+    def on_chunk(chunk):
+        state.feed(chunk)
+        _notify(progress, state)
+    pushed = engine.push(client, image, ref, on_chunk)
+    state.done = True
+    _notify(progress, state)
+    return pushed
 
 
 def last_build():
@@ -319,7 +347,7 @@ def _outputs_folder(root, image_tag):
 
 
 def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, gpus=None,
-        name=None, outputs=None, check=True, progress=None):
+        name=None, outputs=None, check=True, progress=None, pull_progress=None):
     """Run an image and bring back what the program produced.
 
     Args:
@@ -335,6 +363,8 @@ def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, 
             ``./dockermagic-outputs/``.
         check: raise :class:`RunError` (with ``.run`` attached) when the program fails.
         progress: called with a :class:`dockermagic.progress.RunProgress` whenever it changes.
+        pull_progress: called with a :class:`dockermagic.progress.TransferProgress` while an
+            image that is not on the engine is pulled.
 
     Returns:
         dockermagic.results.Run
@@ -350,8 +380,15 @@ def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, 
     environment = parse_env(env)
     client = engine.connect()
     if engine.local_image(client, image) is None:
+        pulling = TransferProgress(ref=image, kind="pull")
+
+        def on_chunk(chunk):
+            pulling.feed(chunk)
+            _notify(pull_progress, pulling)
         try:
-            engine.pull(client, image)
+            engine.pull(client, image, on_chunk)
+            pulling.done = True
+            _notify(pull_progress, pulling)
         except DockermagicError:
             raise DockermagicError(f"unknown image {image}: it is not on the engine and cannot be pulled "
                                    "(build it with %dockerize, or check the name)") from None

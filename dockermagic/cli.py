@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from . import __version__, api
-from .display import BuildView, RunView
+from .display import BuildView, RunView, TransferView
 from .errors import DockermagicError, RunError
 from .options import BUILD_OPTIONS, RUN_OPTIONS, add_to_parser, build_kwargs, run_kwargs
 
@@ -40,14 +40,16 @@ def main(argv=None):
     try:
         if args.command == "build":
             view = None if args.quiet or args.dry_run or args.context else BuildView()
-            image = api.dockerize(notebook=args.notebook, progress=view, **build_kwargs(args))
+            image = api.dockerize(notebook=args.notebook, progress=view, push_progress=TransferView(),
+                                  **build_kwargs(args))
             if args.dry_run:
                 print(image.dockerfile)
                 for req in image.requirements:
                     print(f"{str(req):<40} # {req.origin}")
             print(repr(image))
         else:
-            result = api.run(args.image, command, progress=RunView(), **run_kwargs(args))
+            result = api.run(args.image, command, progress=RunView(), pull_progress=TransferView(),
+                             **run_kwargs(args))
             print(repr(result))
     except RunError as exc:
         print(f"dockermagic: {exc}", file=sys.stderr)

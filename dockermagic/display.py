@@ -169,3 +169,48 @@ def show(obj):
     bundle = {"text/plain": repr(obj), "text/html": obj._repr_html_(),
               "application/vnd.dockermagic.result+json": obj.to_dict()}
     display(_Bundle(bundle))
+
+
+def transfer_html(state):
+    d = state.to_dict()
+    rows = "".join(f"<tr><td><code>{html.escape(layer)}</code></td><td>{html.escape(p['status'])}</td>"
+                   f"<td>{human_size(p['current']) + ' / ' + human_size(p['total']) if p.get('total') else ''}</td></tr>"
+                   for layer, p in d["layers"].items())
+    verb = "pushing" if d["kind"] == "push" else "pulling"
+    head = f"<b>{html.escape(d['ref'])}</b>: {verb if not d['done'] else d['kind'] + 'ed'} ({d['elapsed']:.1f} s)"
+    return f"<div class='dockermagic-transfer'><div>{head}</div><table>{rows}</table><div>{html.escape(d['status'])}</div></div>"
+
+
+class TransferView:
+    """Per-layer progress of a push or pull: a live table in Jupyter, status lines in a terminal."""
+
+    def __init__(self, interval=0.25, stream=None):
+        self.interval = interval
+        self.notebook = in_notebook()
+        self.stream = stream or sys.stdout
+        self._handle = None
+        self._last = 0.0
+        self._printed = {}
+
+    def __call__(self, state):
+        if self.notebook:
+            from IPython.display import display
+
+            now = time.monotonic()
+            if not state.done and now - self._last < self.interval and self._handle is not None:
+                return
+            self._last = now
+            bundle = _Bundle({"text/html": transfer_html(state), "text/plain": f"{state.kind} {state.ref}",
+                              MIME: state.to_dict()})
+            if self._handle is None:
+                self._handle = display(bundle, display_id=True)
+            else:
+                self._handle.update(bundle)
+            return
+        for layer, p in state.layers.items():
+            if self._printed.get(layer) != p["status"] and not p["status"].startswith(("Pushing", "Downloading", "Extracting")):
+                self._printed[layer] = p["status"]
+                self.stream.write(f"{layer}: {p['status']}\n")
+        if state.done:
+            self.stream.write(f"{state.kind}ed {state.ref}\n")
+        self.stream.flush()

@@ -16,6 +16,9 @@ VENV = "/opt/venv"
 APP = "/app"
 BUILD_SUPPORT = "/tmp/dockermagic"  # in the builder stage only
 UID = 1000
+#: a build argument whose new value reruns the install step (``--no-cache``) while every other
+#: step keeps its cached layer
+REBUILD_ARG = "DOCKERMAGIC_REBUILD"
 
 
 @dataclass
@@ -73,6 +76,7 @@ def render(spec):
                         f"{VENV}/bin/pip uninstall --yes uv"]
         else:
             install.append(f"{VENV}/bin/pip install --no-cache-dir -r {BUILD_SUPPORT}/requirements.txt")
+    lines.append(f"ARG {REBUILD_ARG}")
     lines.append("RUN " + " \\\n && ".join(install))
     lines += ["", f"FROM {spec.base}"]
     env = {"PATH": f"{VENV}/bin:$PATH", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",

@@ -7,6 +7,7 @@ archive download, never through host bind mounts.
 
 import io
 import os
+import time
 import tarfile
 import threading
 from pathlib import Path, PurePosixPath
@@ -16,7 +17,7 @@ from docker.errors import APIError, DockerException, ImageNotFound as _SdkImageN
 from docker.types import DeviceRequest
 
 from .errors import (BaseImageUnavailable, BuildError, EngineUnavailable, GPUUnavailable,
-                     ImageNotFound, PortInUse, RunError)
+                     ImageNotFound, PortInUse, PushError, RunError)
 
 LABEL = "org.dockermagic.version"
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -63,9 +64,9 @@ def pull(client, ref, on_chunk=None):
     Raises:
         ImageNotFound: the registry does not have it, or no registry is reachable.
     """
-    repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+    repository, tag = split_ref(ref)
     try:
-        for chunk in client.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+        for chunk in client.api.pull(repository, tag=tag, stream=True, decode=True):
             if "error" in chunk:
                 raise ImageNotFound(f"cannot pull {ref}: {chunk['error']}")
             if on_chunk:
@@ -76,6 +77,38 @@ def pull(client, ref, on_chunk=None):
     if image is None:
         raise ImageNotFound(f"cannot pull {ref}")
     return image
+
+
+def split_ref(ref):
+    """``registry:5000/name:tag`` -> ``("registry:5000/name", "tag")`` (tag ``latest`` when absent)."""
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, _, tag = ref.rpartition(":")
+        return repository, tag
+    return ref, "latest"
+
+
+def push(client, image, ref, on_chunk=None):
+    """Tag ``image`` as ``ref`` and push it, passing each progress chunk to ``on_chunk``.
+
+    Uses the credentials of the user's Docker configuration (``docker login``).
+
+    Raises:
+        PushError: the registry refused or could not be reached.
+    """
+    repository, tag = split_ref(ref)
+    try:
+        client.images.get(image).tag(repository, tag)
+        for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise PushError(f"cannot push {ref}: {chunk['error'].strip()}")
+            if on_chunk:
+                on_chunk(chunk)
+    except (_SdkImageNotFound, NotFound):
+        raise ImageNotFound(f"no image {image} on the engine") from None
+    except APIError as exc:
+        raise PushError(f"cannot push {ref}: {exc.explanation or exc}") from None
+    return f"{repository}:{tag}"
 
 
 def ensure_base(client, ref, on_chunk=None):
@@ -95,13 +128,23 @@ def build_args():
     return {k: v for k, v in os.environ.items() if k in PROXY_VARIABLES}
 
 
-def remove_images(client, ids):
-    """Remove images by id, newest first, ignoring those still in use."""
-    for image_id in reversed(list(ids)):
-        try:
-            client.images.remove(image_id, noprune=False)
-        except (APIError, NotFound):
-            pass
+def remove_images(client, ids, wait=5.0):
+    """Remove images by id, newest first; retry for ``wait`` seconds those a build still uses."""
+    pending = list(reversed(list(ids)))
+    deadline = time.monotonic() + wait
+    while pending:
+        left = []
+        for image_id in pending:
+            try:
+                client.images.remove(image_id, noprune=False)
+            except NotFound:
+                pass
+            except APIError:
+                left.append(image_id)
+        if not left or time.monotonic() > deadline:
+            return
+        pending = left
+        time.sleep(0.3)
 
 
 def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
@@ -116,8 +159,13 @@ def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
     Raises:
         BuildError: a step failed or the Dockerfile was refused.
     """
+    args = build_args()
+    if no_cache:
+        # a fresh value of this argument reruns the install step only; a real no-cache build
+        # would leave duplicate layers that later builds pick from unpredictably
+        args["DOCKERMAGIC_REBUILD"] = str(time.time_ns())
     stream = client.api.build(path=str(context), tag=tag, rm=True, forcerm=True, decode=True,
-                              buildargs=build_args() or None, pull=False, nocache=no_cache)
+                              buildargs=args or None, pull=False)
     try:
         for chunk in stream:
             progress.feed(chunk)

@@ -79,6 +79,10 @@ class BuildError(DockermagicError):
         return text + (f" ({self.hint})" if self.hint else "")
 
 
+class PushError(DockermagicError):
+    """A registry refused a push, or could not be reached."""
+
+
 class ImageNotFound(DockermagicError):
     """An image that is neither local nor pullable."""
 

@@ -8,7 +8,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import api, engine
-from .display import BuildView, RunView
+from .display import BuildView, RunView, TransferView
 from .errors import DockermagicError, RunError
 from .options import BUILD_OPTIONS, RUN_OPTIONS, build_kwargs, decorate, run_kwargs
 
@@ -69,6 +69,7 @@ class DockerMagics(Magics):
         view = None if args.quiet or args.dry_run or args.context else BuildView()
         try:
             image = api.dockerize(notebook=args.notebook, cell=cell, progress=view, shell=self.shell,
+                                  push_progress=None if args.quiet else TransferView(),
                                   current_cell=self._current_cell(), failed=tuple(self.failed),
                                   **build_kwargs(args))
         except DockermagicError as exc:
@@ -106,7 +107,8 @@ class DockerMagics(Magics):
         options, command = _split_args(line)
         args = parse_argstring(self.docker_run, options)
         try:
-            result = api.run(args.image, command, progress=RunView(), **run_kwargs(args))
+            result = api.run(args.image, command, progress=RunView(), pull_progress=TransferView(),
+                             **run_kwargs(args))
         except RunError as exc:
             if exc.run is not None:
                 self.shell.user_ns["_docker_run"] = exc.run
@@ -114,6 +116,29 @@ class DockerMagics(Magics):
         except DockermagicError as exc:
             raise UsageError(str(exc)) from None
         return result
+
+    @line_magic
+    def docker_push(self, line):
+        """Tag an image and push it to a registry, with per-layer progress.
+
+        Uses your Docker credentials (``docker login``). With one argument, pushes the image
+        %dockerize built last::
+
+            %docker_push registry.example.com/team/heart-roc:v2
+            %docker_push heart-roc localhost:5000/heart-roc:v2
+        """
+        words = line.split()
+        if len(words) not in (1, 2):
+            raise UsageError("usage: %docker_push [IMAGE] REGISTRY/REPO[:TAG]")
+        image, ref = (api.last_image(), words[0]) if len(words) == 1 else words
+        if not image:
+            raise UsageError("no image to push: name one (%docker_push IMAGE REF) or build one with %dockerize")
+        try:
+            pushed = api.push_image(image, ref, progress=TransferView())
+        except DockermagicError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"pushed {image} as {pushed}")
+        return pushed
 
     @line_magic
     def docker_ps(self, line):

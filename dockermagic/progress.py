@@ -242,3 +242,30 @@ class RunProgress:
                 "logs": self.logs[-LOG_TAIL:], "exit_code": self.exit_code, "outputs": self.outputs,
                 "figures": list(self.figures), "message": self.message,
                 "elapsed": round(self.elapsed, 2)}
+
+
+@dataclass
+class TransferProgress:
+    """Per-layer progress of a push or a pull."""
+
+    ref: str
+    kind: str = "push"
+    layers: dict = field(default_factory=dict)
+    status: str = ""
+    done: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def feed(self, chunk):
+        layer = chunk.get("id")
+        detail = chunk.get("progressDetail") or {}
+        if layer and (detail or chunk.get("status", "").split(" ")[0] in
+                      ("Pushed", "Pushing", "Preparing", "Waiting", "Layer", "Mounted", "Pulling", "Downloading",
+                       "Extracting", "Pull", "Download", "Verifying", "Already")):
+            self.layers[layer] = {"status": chunk.get("status", ""), "current": detail.get("current"),
+                                  "total": detail.get("total")}
+        elif chunk.get("status"):
+            self.status = chunk["status"]
+
+    def to_dict(self):
+        return {"kind": self.kind, "ref": self.ref, "layers": dict(self.layers), "status": self.status,
+                "done": self.done, "elapsed": round(time.monotonic() - self.started, 2)}

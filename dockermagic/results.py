@@ -56,6 +56,7 @@ class Image:
     build_seconds: Optional[float] = None
     files: List[str] = field(default_factory=list)
     program: str = ""
+    pushed: Optional[str] = None
 
     @property
     def built(self):
@@ -67,7 +68,7 @@ class Image:
                 "requirements": [{"line": str(r), "origin": r.origin} for r in self.requirements],
                 "source": self.source, "base": self.base, "notes": list(self.notes),
                 "cached_steps": list(self.cached_steps), "build_seconds": self.build_seconds,
-                "files": list(self.files)}
+                "files": list(self.files), "pushed": self.pushed}
 
     def __repr__(self):
         head = (f"Image {self.tag} ({self.image_id[7:19] if self.image_id and self.image_id.startswith('sha256:') else self.image_id}, "
@@ -76,6 +77,8 @@ class Image:
         lines = [head, f"  from: {self.source}", f"  base: {self.base}"]
         if self.context:
             lines.append(f"  context: {self.context}")
+        if self.pushed:
+            lines.append(f"  pushed: {self.pushed}")
         lines.append(f"  requirements ({len(self.requirements)}):")
         lines += [f"    {str(r):<40} {r.origin}" for r in self.requirements] or ["    (none)"]
         lines += [f"  note: {n}" for n in self.notes]
@@ -90,6 +93,8 @@ class Image:
             rows.append(("context", f"<code>{html.escape(str(self.context))}</code>"))
         if self.cached_steps:
             rows.append(("from cache", "steps " + ", ".join(map(str, self.cached_steps))))
+        if self.pushed:
+            rows.append(("pushed", f"<code>{html.escape(self.pushed)}</code>"))
         reqs = "".join(f"<tr><td><code>{html.escape(str(r))}</code></td><td>{html.escape(r.origin)}</td></tr>"
                        for r in self.requirements) or "<tr><td>(none)</td></tr>"
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)

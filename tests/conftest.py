@@ -29,10 +29,10 @@ def docker_client():
     before = {image.id for image in client.images.list(all=True)}
     yield client
     for container in client.containers.list(all=True, filters={"label": "org.dockermagic.version"}):
-        if container.labels.get("org.dockermagic.image", "").startswith(TEST_PREFIX):
+        if TEST_PREFIX in container.labels.get("org.dockermagic.image", ""):
             container.remove(force=True)
     for image in client.images.list():
-        if any(t.startswith(TEST_PREFIX) for t in image.tags):
+        if any(TEST_PREFIX in t for t in image.tags):
             for tag in image.tags:
                 try:
                     client.images.remove(tag, force=True)
