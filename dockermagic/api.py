@@ -75,6 +75,14 @@ def _serve_healthcheck(port, function):
     return ["python", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 3).close()"]
 
 
+def _uv_options(index):
+    """The kernel's pip index settings as uv command-line options."""
+    options = [f"--index-url {index.index_url}"] if index.index_url else []
+    options += [f"--extra-index-url {url}" for url in index.extra_index_urls]
+    options += [f"--allow-insecure-host {host}" for host in index.trusted_hosts]
+    return options
+
+
 def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, include=(), installer="pip",
          shell=None, current_cell=None, failed=(), allow_secrets=False, serve=None, function=None, carry=()):
     """Everything a build needs, without writing or building anything.
@@ -157,6 +165,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     spec = _dockerfile.DockerfileSpec(base=base, command=program.command,
                                       has_requirements=bool(reqs.requirements), pip_config=True,
                                       installer=installer, labels=labels, source=cap.source,
+                                      ca_bundle=bool(cap.index.ca_bundle), uv_index_options=_uv_options(cap.index),
                                       expose=[int(serve)] if serve else [],
                                       healthcheck=_serve_healthcheck(int(serve), function) if serve else None)
     text = _dockerfile.render(spec)
@@ -165,6 +174,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
                                         support_files=support_files, support_copies=support_copies,
                                         binary_files=blobs)
     image = Image(tag=tag, image_id=None, size=None, context=None, requirements=reqs.requirements,
+                  cells=cap.cells,
                   dockerfile=text, source=cap.source, base=base, notes=notes,
                   files=sorted(list(program.files) + list(copies)), program=program.files[program.command[-1]])
     return image, context_plan
@@ -173,7 +183,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
 def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=False, context=None, cell=None,
               include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
               allow_secrets=False, no_cache=False, serve=None, function=None, carry=(), push=None,
-              push_progress=None):
+              push_progress=None, verify=False):
     """Package a notebook as a Docker image that reruns it.
 
     Args:
@@ -199,6 +209,8 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
             instead of recomputing them: the cells then only contribute imports and definitions.
         push: after the build, tag the image as this ``REGISTRY/REPO[:TAG]`` and push it.
         push_progress: called with a :class:`dockermagic.progress.TransferProgress` during the push.
+        verify: run the image once and compare each cell's printed output with what the saved
+            notebook shows; differences are in ``image.differences`` and ``image.notes``.
 
     Returns:
         dockermagic.results.Image
@@ -254,9 +266,31 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
     image.build_seconds = state.elapsed
     _notify(progress, state)
     _state["last_image"] = image.tag
+    if verify:
+        _verify(image, image.cells, client)
     if push:
         image.pushed = push_image(image.tag, push, progress=push_progress, client=client)
     return image
+
+
+def _verify(image, cells, client):
+    """Run the image once with cell markers and compare its output with the notebook's."""
+    import tempfile
+
+    from .verify import compare
+
+    if not any(c.outputs_text.strip() for c in cells):
+        image.notes.append("--verify: the saved notebook has no outputs to compare with (save it after running)")
+        return
+    with tempfile.TemporaryDirectory(prefix="dockermagic-verify-") as folder:
+        result = run(image.tag, env=["DOCKERMAGIC_MARKERS=1"], outputs=folder, check=False)
+    image.differences = compare(cells, result.logs)
+    if result.exit_code != 0:
+        image.notes.append(f"--verify: the image exited with code {result.exit_code}")
+    if image.differences:
+        image.notes += [f"--verify: {d}" for d in image.differences]
+    else:
+        image.notes.append("--verify: every cell printed what the notebook shows")
 
 
 def push_image(image, ref, *, progress=None, client=None):

@@ -45,6 +45,8 @@ class DockerfileSpec:
     pip_config: bool = False
     installer: str = "pip"
     uv_version: str = "0.9.5"
+    ca_bundle: bool = False
+    uv_index_options: List[str] = field(default_factory=list)
     labels: Dict[str, str] = field(default_factory=dict)
     env: Dict[str, str] = field(default_factory=dict)
     expose: List[int] = field(default_factory=list)
@@ -64,15 +66,18 @@ def render(spec):
              f"FROM {spec.base} AS builder",
              "LABEL org.dockermagic.stage=builder",
              "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore"
-             + (f" PIP_CONFIG_FILE={BUILD_SUPPORT}/pip.conf" if spec.pip_config else ""),
+             + (f" PIP_CONFIG_FILE={BUILD_SUPPORT}/pip.conf" if spec.pip_config else "")
+             + (f" SSL_CERT_FILE={BUILD_SUPPORT}/ca-bundle.pem" if spec.installer == "uv" and spec.ca_bundle else ""),
              f"COPY .dockermagic/ {BUILD_SUPPORT}/",
              f"COPY requirements.txt {BUILD_SUPPORT}/requirements.txt"]
     install = [f"python -m venv {VENV}"]
     if spec.has_requirements:
         if spec.installer == "uv":
+            # uv reads neither pip.conf nor PIP_CERT: its index settings go on its command line
             install += [f"{VENV}/bin/pip install --no-cache-dir uv=={spec.uv_version}",
-                        f"{VENV}/bin/uv pip install --python {VENV}/bin/python --no-cache "
-                        f"-r {BUILD_SUPPORT}/requirements.txt",
+                        f"{VENV}/bin/uv pip install --python {VENV}/bin/python --no-cache --compile-bytecode "
+                        + "".join(f"{opt} " for opt in spec.uv_index_options)
+                        + f"-r {BUILD_SUPPORT}/requirements.txt",
                         f"{VENV}/bin/pip uninstall --yes uv"]
         else:
             install.append(f"{VENV}/bin/pip install --no-cache-dir -r {BUILD_SUPPORT}/requirements.txt")

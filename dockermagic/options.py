@@ -15,6 +15,8 @@ BUILD_OPTIONS = [
     (("--allow-secrets",), dict(action="store_true",
                                 help="build even though something going into the image looks like a credential")),
     (("-q", "--quiet"), dict(action="store_true", help="no live build view")),
+    (("--verify",), dict(action="store_true", help="run the image once and compare what each cell prints "
+                                                  "with the saved notebook's outputs")),
     (("--push",), dict(metavar="REGISTRY/REPO[:TAG]", help="after the build, tag the image so and push it "
                                                        "(with your Docker credentials)")),
     (("--serve",), dict(type=int, metavar="PORT",
@@ -61,7 +63,8 @@ def build_kwargs(args):
     return dict(tag=args.tag, form=args.form, base=args.base, dry_run=args.dry_run, context=args.context, include=args.include,
                 installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets,
                 serve=getattr(args, "serve", None), function=getattr(args, "function", None),
-                carry=getattr(args, "carry", []), push=getattr(args, "push", None))
+                carry=getattr(args, "carry", []), push=getattr(args, "push", None),
+                verify=getattr(args, "verify", False))
 
 
 def run_kwargs(args):

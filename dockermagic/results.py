@@ -57,6 +57,8 @@ class Image:
     files: List[str] = field(default_factory=list)
     program: str = ""
     pushed: Optional[str] = None
+    cells: List = field(default_factory=list, repr=False)
+    differences: List = field(default_factory=list)
 
     @property
     def built(self):

@@ -42,9 +42,16 @@ def save_open_figures():
     return saved
 
 
+MARKERS = os.environ.get("DOCKERMAGIC_MARKERS") == "1"
+MARK = "\x1e[dockermagic cell end] "
+
+
 def cell_done(cell):
     """End of a notebook cell: show what the inline backend would have shown."""
     save_open_figures()
+    if MARKERS:
+        sys.stderr.flush()
+        print(MARK + cell, flush=True)
 
 
 def _is_table(value):
