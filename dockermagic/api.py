@@ -18,7 +18,7 @@ from . import context as _context
 from . import dockerfile as _dockerfile
 from . import engine
 from .errors import DockermagicError, RequirementsError, RunError
-from .export import export_notebook, export_script
+from .export import LAB_PORT, export_lab, export_notebook, export_script
 from .progress import BuildProgress, RunProgress, TransferProgress
 from .requirements import infer
 from .secretscan import check as check_secrets
@@ -46,7 +46,7 @@ def _notify(progress, state):
         progress(state)
 
 
-FORMS = ("script", "notebook")
+FORMS = ("script", "notebook", "lab")
 NOTEBOOK_RUNNER = ("nbclient", "nbconvert", "ipykernel", "nbformat")
 
 
@@ -75,6 +75,20 @@ def _serve_healthcheck(port, function):
     return ["python", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 3).close()"]
 
 
+def _installed(name):
+    from importlib import metadata
+
+    try:
+        metadata.version(name)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def _serve_healthcheck_lab(port):
+    return ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/api', timeout=3)"]
+
+
 def _uv_options(index):
     """The kernel's pip index settings as uv command-line options."""
     options = [f"--index-url {index.index_url}"] if index.index_url else []
@@ -99,6 +113,9 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
         raise DockermagicError(f"unknown program form {form!r}: use one of {', '.join(FORMS)}")
     if (serve or function or carry) and form != "script":
         raise DockermagicError("--serve, --function and --carry go with the script form")
+    if form == "lab" and shell is not None and not _installed("jupyterlab"):
+        raise DockermagicError("--form lab needs JupyterLab in the kernel's environment (%pip install jupyterlab), "
+                               "so that the image gets the same version")
     if function and not serve:
         raise DockermagicError("--function NAME needs --serve PORT")
     if serve and not function and not (cell and cell.strip()):
@@ -109,10 +126,15 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     blobs, carried_modules = _carried(shell, carry)
     if form == "notebook":
         program = export_notebook(cap.cells, final_body=cell, source=cap.source)
+    elif form == "lab":
+        program = export_lab(cap.cells, final_body=cell, source=cap.source)
+        serve = serve or LAB_PORT
     else:
         program = export_script(cap.cells, final_body=cell, source=cap.source, carry=carry,
                                 serve_function=function, port=serve)
     runner = [] if form == "script" else [("the notebook form's runner", f"import {m}") for m in NOTEBOOK_RUNNER]
+    if form == "lab":
+        runner += [("--form lab", "import jupyterlab"), ("--form lab", "import ipykernel")]
     runner += [(f"--carry ({module})", f"import {module}") for module in carried_modules if module != "builtins"]
     reqs = infer(list(program.cells) + runner, cap.workdir, program.pip_lines, cap.loaded_modules,
                  cap.python_version, program.uses_ipython)
@@ -167,7 +189,8 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
                                       installer=installer, labels=labels, source=cap.source,
                                       ca_bundle=bool(cap.index.ca_bundle), uv_index_options=_uv_options(cap.index),
                                       expose=[int(serve)] if serve else [],
-                                      healthcheck=_serve_healthcheck(int(serve), function) if serve else None)
+                                      healthcheck=(_serve_healthcheck_lab(int(serve)) if form == "lab" else
+                                                   _serve_healthcheck(int(serve), function) if serve else None))
     text = _dockerfile.render(spec)
     context_plan = _context.ContextPlan(dockerfile=text, requirements=requirements_text,
                                         program_files=program.files, copies=copies,
@@ -176,7 +199,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     image = Image(tag=tag, image_id=None, size=None, context=None, requirements=reqs.requirements,
                   cells=cap.cells,
                   dockerfile=text, source=cap.source, base=base, notes=notes,
-                  files=sorted(list(program.files) + list(copies)), program=program.files[program.command[-1]])
+                  files=sorted(list(program.files) + list(copies)), program=next(iter(program.files.values())))
     return image, context_plan
 
 
@@ -380,7 +403,15 @@ def _outputs_folder(root, image_tag):
             candidate = base.with_name(f"{base.name}-{n}")
 
 
-def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, gpus=None,
+def parse_volume(text):
+    """``HOST:CONTAINER[:ro]`` -> ``(host path, {"bind": CONTAINER, "mode": "rw"|"ro"})``."""
+    parts = str(text).split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/") or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise DockermagicError(f"invalid volume {text!r}: use HOST_DIR:/CONTAINER_DIR[:ro]")
+    return os.path.abspath(os.path.expanduser(parts[0])), {"bind": parts[1], "mode": parts[2] if len(parts) == 3 else "rw"}
+
+
+def run(image=None, args=None, *, ports=(), env=(), volumes=(), detach=False, timeout=None, gpus=None,
         name=None, outputs=None, check=True, progress=None, pull_progress=None):
     """Run an image and bring back what the program produced.
 
@@ -389,6 +420,7 @@ def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, 
         args: command to run instead of the image's own (a list).
         ports: ``-p`` strings (``"8080:5000"``); published on 127.0.0.1 unless an IP is given.
         env: ``-e`` strings (``"NAME=value"`` or ``"NAME"`` to pass the kernel's value).
+        volumes: ``-v`` strings (``"data:/app/data:ro"``); nothing is mounted unless asked.
         detach: start it and return at once (``-d``).
         timeout: stop the container after this many seconds.
         gpus: ``"all"`` or a count.
@@ -412,6 +444,7 @@ def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, 
         image += ":latest"
     port_map = dict(parse_port(p) for p in (ports or ()))
     environment = parse_env(env)
+    mounts = dict(parse_volume(v) for v in (volumes or ()))
     client = engine.connect()
     if engine.local_image(client, image) is None:
         pulling = TransferProgress(ref=image, kind="pull")
@@ -432,7 +465,7 @@ def run(image=None, args=None, *, ports=(), env=(), detach=False, timeout=None, 
     labels = {engine.LABEL: __version__, "org.dockermagic.image": image}
     started = time.monotonic()
     container = engine.start_container(client, image, command=args or None, name=name, ports=port_map,
-                                       env=environment, gpus=gpus, labels=labels)
+                                       env=environment, gpus=gpus, labels=labels, volumes=mounts)
     shown_ports = {inner: f"{ip if ip not in ('0.0.0.0', '') else '127.0.0.1'}:{host}"
                    for inner, (ip, host) in port_map.items()}
     if detach:

@@ -243,7 +243,7 @@ def gpu_runtime_available(client):
 
 
 def start_container(client, image, *, command=None, name=None, ports=None, env=None, gpus=None,
-                    labels=None, workdir=None):
+                    labels=None, workdir=None, volumes=None):
     """Create and start a container; remove it again if it cannot start.
 
     Args:
@@ -264,7 +264,7 @@ def start_container(client, image, *, command=None, name=None, ports=None, env=N
         container = client.containers.create(image, command=command, name=name, ports=ports or None,
                                              environment=env or None, labels=labels or None,
                                              device_requests=device_requests, working_dir=workdir,
-                                             detach=True)
+                                             volumes=volumes or None, detach=True)
     except (_SdkImageNotFound, NotFound):
         raise ImageNotFound(f"no image {image} on the engine") from None
     except APIError as exc:

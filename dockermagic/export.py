@@ -277,6 +277,22 @@ NOTEBOOK_FILE = "notebook.ipynb"
 _KERNEL_ONLY_LINE = re.compile(r"^\s*(?:[\w.]+\s*=\s*)?(?:%load_ext\s+dockermagic|%+docker\w*|%pip\b|%conda\b|!\s*pip3?\s+install)")
 
 
+LAB_PORT = 8888
+
+
+def export_lab(cells, final_body=None, source="", final_label="%%dockerize cell"):
+    """Export for ``--form lab``: JupyterLab serving the notebook in exactly its environment.
+
+    The notebook (dockermagic's own lines commented out) is the only program file; the
+    command starts JupyterLab on port 8888 with token authentication (set ``JUPYTER_TOKEN``
+    at run time, or read the generated token from the logs).
+    """
+    program = export_notebook(cells, final_body, source, final_label)
+    program.command = ["jupyter", "lab", "--ip=0.0.0.0", f"--port={LAB_PORT}", "--no-browser",
+                       "--ServerApp.root_dir=/app"]
+    return program
+
+
 def export_notebook(cells, final_body=None, source="", final_label="%%dockerize cell"):
     """Export cells as a notebook that the image executes headless (``--form notebook``).
 

@@ -2,9 +2,10 @@
 
 BUILD_OPTIONS = [
     (("-t", "--tag"), dict(help="image name, e.g. heart-roc or heart-roc:v2 (default: from the notebook's name)")),
-    (("--form",), dict(choices=["script", "notebook"], default="script",
+    (("--form",), dict(choices=["script", "notebook", "lab"], default="script",
                        help="script: the cells as a Python script (default); notebook: the notebook executed "
-                            "headless, writing the executed notebook and an HTML report")),
+                            "headless, writing the executed notebook and an HTML report; lab: JupyterLab "
+                            "serving the notebook in its environment (port 8888, token from JUPYTER_TOKEN)")),
     (("--base",), dict(help="base image (default: python:<kernel major.minor>-slim)")),
     (("--dry-run",), dict(action="store_true", help="show the Dockerfile and requirements; write nothing, touch no engine")),
     (("--context",), dict(metavar="DIR", help="write the build context to DIR and stop")),
@@ -33,6 +34,8 @@ RUN_OPTIONS = [
                                help="publish a port (on 127.0.0.1 unless an IP is given); repeatable")),
     (("-e", "--env"), dict(action="append", default=[], metavar="NAME[=VALUE]",
                            help="set an environment variable (NAME alone passes this process's value); repeatable")),
+    (("-v", "--volume"), dict(action="append", default=[], metavar="HOST_DIR:CONTAINER_DIR[:ro]",
+                              help="bind-mount a host folder (only ever when asked; the engine must see the path)")),
     (("-d", "--detach"), dict(action="store_true", help="start it and return at once")),
     (("--gpus",), dict(help="request GPUs: all or a count")),
     (("--timeout",), dict(type=float, help="stop the container after this many seconds")),
@@ -69,5 +72,5 @@ def build_kwargs(args):
 
 def run_kwargs(args):
     """Keyword arguments of :func:`dockermagic.run` from parsed run options."""
-    return dict(ports=args.publish, env=args.env, detach=args.detach, timeout=args.timeout, gpus=args.gpus,
+    return dict(ports=args.publish, env=args.env, volumes=args.volume, detach=args.detach, timeout=args.timeout, gpus=args.gpus,
                 name=args.name, outputs=args.outputs)
