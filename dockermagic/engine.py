@@ -118,8 +118,9 @@ def ensure_base(client, ref, on_chunk=None):
     try:
         pull(client, ref, on_chunk)
     except ImageNotFound as exc:
+        reason = str(exc).split(": ", 1)[-1]
         raise BaseImageUnavailable(
-            f"base image {ref} is not on this engine and cannot be pulled ({str(exc)[len('cannot pull ') + len(ref) + 2:][:100]}): "
+            f"base image {ref} is not on this engine and cannot be pulled ({reason[:160]}): "
             "pull it or build it yourself, or choose another with --base") from None
 
 
