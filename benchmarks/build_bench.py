@@ -143,13 +143,8 @@ def context_bytes(folder):
 
 def tree_digest(folder):
     """sha256 over every file's relative path and content under ``folder``."""
-    import hashlib
-    digest = hashlib.sha256()
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    from dockermagic.context import folder_digest
+    return folder_digest(folder)
 
 
 class Builds:

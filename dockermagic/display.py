@@ -85,8 +85,8 @@ class _Bundle:
         return self.data
 
 
-class BuildView:
-    """Shows a build as it happens: a live HTML table in Jupyter, step lines in a terminal.
+class _LiveView:
+    """A view that updates one display in Jupyter, or prints lines in a terminal.
 
     Args:
         interval: least seconds between two updates of the notebook view.
@@ -98,8 +98,21 @@ class BuildView:
         self.stream = stream or sys.stdout
         self._handle = None
         self._last = 0.0
-        self._last_states = None
         self._printed = {}
+
+    def _publish(self, bundle):
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(_Bundle(bundle), display_id=True)
+        else:
+            self._handle.update(_Bundle(bundle))
+
+
+class BuildView(_LiveView):
+    """Shows a build as it happens: a live HTML table in Jupyter, step lines in a terminal."""
+
+    _last_states = None
 
     def bundle(self, state):
         return {"text/html": build_html(state), "text/plain": build_text(state), MIME: state.to_dict()}
@@ -111,17 +124,12 @@ class BuildView:
             self._print(state)
 
     def _update_notebook(self, state):
-        from IPython.display import display
-
         states = (state.phase, tuple(s.state for s in state.steps))
         now = time.monotonic()
         if states == self._last_states and now - self._last < self.interval:
             return
         self._last, self._last_states = now, states
-        if self._handle is None:
-            self._handle = display(_Bundle(self.bundle(state)), display_id=True)
-        else:
-            self._handle.update(_Bundle(self.bundle(state)))
+        self._publish(self.bundle(state))
 
     def _print(self, state):
         out = self.stream
@@ -181,31 +189,17 @@ def transfer_html(state):
     return f"<div class='dockermagic-transfer'><div>{head}</div><table>{rows}</table><div>{html.escape(d['status'])}</div></div>"
 
 
-class TransferView:
+class TransferView(_LiveView):
     """Per-layer progress of a push or pull: a live table in Jupyter, status lines in a terminal."""
-
-    def __init__(self, interval=0.25, stream=None):
-        self.interval = interval
-        self.notebook = in_notebook()
-        self.stream = stream or sys.stdout
-        self._handle = None
-        self._last = 0.0
-        self._printed = {}
 
     def __call__(self, state):
         if self.notebook:
-            from IPython.display import display
-
             now = time.monotonic()
             if not state.done and now - self._last < self.interval and self._handle is not None:
                 return
             self._last = now
-            bundle = _Bundle({"text/html": transfer_html(state), "text/plain": f"{state.kind} {state.ref}",
-                              MIME: state.to_dict()})
-            if self._handle is None:
-                self._handle = display(bundle, display_id=True)
-            else:
-                self._handle.update(bundle)
+            self._publish({"text/html": transfer_html(state), "text/plain": f"{state.kind} {state.ref}",
+                           MIME: state.to_dict()})
             return
         for layer, p in state.layers.items():
             if self._printed.get(layer) != p["status"] and not p["status"].startswith(("Pushing", "Downloading", "Extracting")):
