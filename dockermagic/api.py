@@ -8,6 +8,7 @@ outputs back.
 import datetime
 import hashlib
 import os
+import re
 import secrets as _random
 import time
 from pathlib import Path
@@ -135,6 +136,8 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     runner = [] if form == "script" else [("the notebook form's runner", f"import {m}") for m in NOTEBOOK_RUNNER]
     if form == "lab":
         runner += [("--form lab", "import jupyterlab"), ("--form lab", "import ipykernel")]
+    if any(re.search(r"run_line_magic\('run', '[^']*\.ipynb", c.code) for c in program.cells):
+        runner.append(("%run of a notebook", "import nbformat"))
     runner += [(f"--carry ({module})", f"import {module}") for module in carried_modules if module != "builtins"]
     reqs = infer(list(program.cells) + runner, cap.workdir, program.pip_lines, cap.loaded_modules,
                  cap.python_version, program.uses_ipython)
@@ -267,6 +270,7 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
     previous = _context.read_marker(target)
     folder = _context.write_context(context_plan, target, own_folder=True)
     image.context = folder
+    image.notes.append(context_report(folder))
     state.changes = _context.what_changed(previous, _context.read_marker(folder))
     if engine.local_image(client, image.base) is None:
         state.phase = "pull"
@@ -335,6 +339,17 @@ def push_image(image, ref, *, progress=None, client=None):
     state.done = True
     _notify(progress, state)
     return pushed
+
+
+def context_report(folder):
+    """One line on what the build context holds: files, bytes, the largest files."""
+    from .results import human_size
+
+    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    largest = sorted(files, key=lambda p: p.stat().st_size, reverse=True)[:3]
+    named = ", ".join(f"{p.relative_to(folder).as_posix()} {human_size(p.stat().st_size)}" for p in largest)
+    return f"build context: {len(files)} files, {human_size(total)} (largest: {named})"
 
 
 def last_build():
@@ -476,18 +491,18 @@ def run(image=None, args=None, *, ports=(), env=(), volumes=(), detach=False, ti
         def on_text(text):
             state.feed(text)
             _notify(progress, state)
-        code, timed_out = engine.follow(container, on_text, timeout=timeout)
+        code, timed_out, full_log = engine.follow(container, on_text, timeout=timeout)
         folder = _outputs_folder(outputs or Path.cwd() / OUTPUTS_FOLDER, image)
         files = engine.download(container, "/app", engine.changed_files(container, "/app"), folder)
     finally:
         engine.remove_container(container)
-    result = Run(image=image, name=name, exit_code=code, logs="\n".join(state.logs + ([state._partial] if state._partial else [])),
+    result = Run(image=image, name=name, exit_code=code, logs=full_log.rstrip("\n"),
                  outputs=folder, files=files, ports=shown_ports, duration=time.monotonic() - started,
                  timed_out=timed_out)
     state.exited(code, str(folder), [str(f) for f in result.figures])
     _notify(progress, state)
     if check and (code != 0 or timed_out):
         why = "stopped by --timeout" if timed_out else f"exited with code {code}"
-        last = next((line for line in reversed(state.logs) if line.strip()), "")
+        last = next((line for line in reversed(full_log.splitlines()) if line.strip()), "")
         raise RunError(f"{image}: the program {why}" + (f": {last.strip()[:200]}" if last else ""), run=result)
     return result

@@ -133,8 +133,6 @@ def find_data_files(codes, workdir, extra=(), limit=LARGE_FILE):
         if is_secret_path(inside):
             found.refused.append(rel)
             continue
-        if resolved.suffix == ".ipynb":
-            continue
         if _tree_size(resolved) > limit:
             found.too_large.append(rel)
             continue

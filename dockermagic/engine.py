@@ -177,13 +177,9 @@ def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
         notify()
         raise BuildError(str(exc.explanation or exc), build_log=progress.log) from None
     except BaseException:
-        # KeyboardInterrupt: stop the step's container, then drop the connection so the
-        # engine ends the build
-        for container_id in progress.containers[-1:]:
-            try:
-                client.api.remove_container(container_id, force=True)
-            except (APIError, NotFound):
-                pass
+        # KeyboardInterrupt: stop the running step's container (the engine would finish the
+        # step otherwise), then drop the connection so the engine ends the build
+        _stop_step(client, progress)
         _close(stream)
         client.api.close()
         remove_images(client, progress.new_layers)
@@ -203,6 +199,32 @@ def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
                          log_tail=(step.log if step else progress.log)[-15:],
                          hint=build_hint(step.log if step else progress.log))
     return client.images.get(progress.image_id)
+
+
+def _stop_step(client, progress, wait=3.0):
+    """Remove the container of the step running now: the one the stream named, or the one
+    started from the previous step's layer (it may not be named yet)."""
+    step = progress.current
+    parent = None
+    if step is not None and step.n > 1:
+        parent = progress.steps[step.n - 2].layer
+    deadline = time.monotonic() + wait
+    while True:
+        ids = set(progress.containers[-1:])
+        if parent:
+            try:
+                ids |= {c.id for c in client.containers.list(all=True, filters={"ancestor": parent})
+                        if c.status in ("created", "running")}
+            except (APIError, NotFound):
+                pass
+        for container_id in ids:
+            try:
+                client.api.remove_container(container_id, force=True)
+            except (APIError, NotFound):
+                pass
+        if ids or not parent or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
 
 
 def _close(stream):
@@ -284,8 +306,8 @@ def start_container(client, image, *, command=None, name=None, ports=None, env=N
 def follow(container, on_text, timeout=None):
     """Stream the container's output to ``on_text`` until it exits; return its exit code.
 
-    With ``timeout`` (seconds), a container still running then is stopped and
-    ``(code, True)`` is returned; otherwise ``(code, False)``.
+    Returns ``(exit code, stopped by the timeout, the complete log)``; with ``timeout``
+    (seconds), a container still running then is stopped.
     On KeyboardInterrupt the container is stopped and removed before the interrupt goes on.
     """
     timed_out = threading.Event()
@@ -310,13 +332,14 @@ def follow(container, on_text, timeout=None):
         full = container.logs()
         if len(full) > len(streamed) and full.startswith(streamed):
             on_text(full[len(streamed):].decode("utf-8", errors="replace"))
+        full_text = full.decode("utf-8", errors="replace")
     except BaseException:
         remove_container(container)
         raise
     finally:
         if timer:
             timer.cancel()
-    return result.get("StatusCode", -1), timed_out.is_set()
+    return result.get("StatusCode", -1), timed_out.is_set(), full_text
 
 
 def remove_container(container):

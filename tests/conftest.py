@@ -38,6 +38,9 @@ def docker_client():
                     client.images.remove(tag, force=True)
                 except Exception:
                     pass
+    contexts = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockermagic" / "contexts"
+    for folder in contexts.glob(f"{TEST_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
     for image in client.images.list(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
         if image.id in before:
             continue
@@ -54,9 +57,8 @@ def tag():
 
 
 @pytest.fixture
-def notebook_dir(tmp_path, monkeypatch):
-    """A folder for a notebook, with dockermagic's cache kept inside it."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+def notebook_dir(tmp_path):
+    """A folder for a notebook."""
     return tmp_path
 
 

@@ -105,12 +105,15 @@ def test_interrupt_stops_build_and_run_and_leaves_nothing(docker_client, noteboo
     assert messages[-1][0] - started["at"] < 15
     assert "KeyboardInterrupt" in Kernel.text(messages)
     assert not docker_client.images.list(name=tag)
-    # the containers of the interrupted build's steps are gone
-    out = Kernel.text(kernel.run("import dockermagic.api\nprint(dockermagic.api.last_build().containers)"))
-    step_containers = eval(out.strip().splitlines()[-1])
-    assert step_containers
-    ids = {c.id[:12] for c in docker_client.containers.list(all=True)}
-    assert not ids & {c[:12] for c in step_containers}
+    # the interrupted step's container is gone (no build of this test installs anything now)
+    def installing():
+        return [c for c in docker_client.containers.list(all=True)
+                if "requirements.txt" in " ".join(c.attrs["Config"].get("Cmd") or [])]
+    for _ in range(20):
+        if not installing():
+            break
+        time.sleep(0.5)
+    assert installing() == []
 
     out = Kernel.text(kernel.run(f"%%dockerize -t {tag} -q\nimport time\nprint('tick', flush=True)\ntime.sleep(120)"))
     assert "UsageError" not in out, out
