@@ -21,7 +21,6 @@ Payloads (see ``labextension/src/protocol.ts``)::
 """
 
 import base64
-import inspect
 import json
 import os
 import re
@@ -261,25 +260,15 @@ def dockerize_from_lab(args, publisher=None):
         options = _parse(args)
         from . import api
 
-        kwargs = {"tag": options.get("tag") or None, "progress": pub.progress}
-        form = options.get("form") or "script"
-        if "form" in inspect.signature(api.dockerize).parameters:
-            kwargs["form"] = form
-        elif form != "script":
-            from .errors import DockermagicError
-
-            raise DockermagicError(
-                f"this version of dockermagic cannot build the {form!r} program form yet: "
-                "choose 'Python script' in the Dockerize dialog"
-            )
+        kwargs = {"tag": options.get("tag") or None, "progress": pub.progress,
+                  "form": options.get("form") or "script"}
         notebook = resolve_notebook(options.get("notebook"))
         stop = packaging_stop(notebook)
-        params = inspect.signature(api.dockerize).parameters
-        if stop is not None and "current_cell" in params:
+        if stop is not None:
             # The notebook packages itself with %dockerize: the button builds the same program
             # (the cells above that cell), not the docker cells and what follows them.
             kwargs["current_cell"] = stop
-            if stop.lstrip().startswith("%%dockerize") and "cell" in params:
+            if stop.lstrip().startswith("%%dockerize"):
                 kwargs["cell"] = stop.lstrip().split("\n", 1)[1] if "\n" in stop.lstrip() else ""
         image = api.dockerize(notebook, **kwargs)
         summary = _jsonable(image.to_dict())

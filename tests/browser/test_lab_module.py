@@ -156,12 +156,21 @@ def test_dockerize_from_lab_reports_a_result(monkeypatch):
     assert lab.last_tag == "t:latest"
 
 
-def test_dockerize_from_lab_refuses_an_unsupported_form(monkeypatch):
+def test_dockerize_from_lab_passes_the_form_and_reports_a_bad_one(monkeypatch):
     from dockermagic import api
 
-    monkeypatch.setattr(api, "dockerize", lambda notebook=None, tag=None, *, progress=None: None)
+    seen = {}
+
+    def fake_dockerize(notebook=None, tag=None, *, progress=None, form="script", **kw):
+        from dockermagic.errors import DockermagicError
+
+        seen["form"] = form
+        raise DockermagicError(f"unknown program form {form!r}: use one of script, notebook, lab")
+
+    monkeypatch.setattr(api, "dockerize", fake_dockerize)
     sent, send = recorder()
-    lab.dockerize_from_lab({"tag": "t", "form": "notebook"}, publisher=lab.Publisher(send=send))
+    lab.dockerize_from_lab({"tag": "t", "form": "poster"}, publisher=lab.Publisher(send=send))
+    assert seen["form"] == "poster"
     assert sent[-1][0]["kind"] == "error" and "program form" in sent[-1][0]["message"]
 
 
