@@ -209,7 +209,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
 def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=False, context=None, cell=None,
               include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
               allow_secrets=False, no_cache=False, serve=None, function=None, carry=(), push=None,
-              push_progress=None, verify=False):
+              push_progress=None, verify=False, compose=()):
     """Package a notebook as a Docker image that reruns it.
 
     Args:
@@ -235,6 +235,9 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
             instead of recomputing them: the cells then only contribute imports and definitions.
         push: after the build, tag the image as this ``REGISTRY/REPO[:TAG]`` and push it.
         push_progress: called with a :class:`dockermagic.progress.TransferProgress` during the push.
+        compose: services the program talks to (``postgres``, ``redis``, or ``NAME=IMAGE``):
+            writes ``<image>.compose.yaml`` beside the notebook, running the image beside them
+            with the environment to reach them (``image.compose``).
         verify: run the image once and compare each cell's printed output with what the saved
             notebook shows; differences are in ``image.differences`` and ``image.notes``.
 
@@ -253,11 +256,17 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
         validate_tag(tag)
     if push is not None:
         validate_tag(push)
+    from . import compose as _compose
+
+    services = _compose.parse(compose)
     image, context_plan = plan(notebook, tag, form=form, base=base, cell=cell, include=include,
                                installer=installer, shell=shell, current_cell=current_cell, failed=failed,
                                allow_secrets=allow_secrets, serve=serve, function=function, carry=carry)
     if dry_run:
         return image
+    if services:
+        folder = Path(notebook).resolve().parent if notebook else Path.cwd()
+        image.compose = _compose.write(folder, image.tag, services)
     if context is not None:
         image.context = _context.write_context(context_plan, context)
         return image

@@ -18,6 +18,9 @@ BUILD_OPTIONS = [
     (("-q", "--quiet"), dict(action="store_true", help="no live build view")),
     (("--verify",), dict(action="store_true", help="run the image once and compare what each cell prints "
                                                   "with the saved notebook's outputs")),
+    (("--compose",), dict(metavar="SERVICE[=IMAGE]", action="append", default=[],
+                          help="write <image>.compose.yaml beside the notebook, running the image beside "
+                               "this service (postgres, redis); repeatable")),
     (("--push",), dict(metavar="REGISTRY/REPO[:TAG]", help="after the build, tag the image so and push it "
                                                        "(with your Docker credentials)")),
     (("--serve",), dict(type=int, metavar="PORT",
@@ -67,7 +70,7 @@ def build_kwargs(args):
                 installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets,
                 serve=getattr(args, "serve", None), function=getattr(args, "function", None),
                 carry=getattr(args, "carry", []), push=getattr(args, "push", None),
-                verify=getattr(args, "verify", False))
+                verify=getattr(args, "verify", False), compose=getattr(args, "compose", []))
 
 
 def run_kwargs(args):

@@ -57,6 +57,7 @@ class Image:
     files: List[str] = field(default_factory=list)
     program: str = ""
     pushed: Optional[str] = None
+    compose: Optional[Path] = None
     cells: List = field(default_factory=list, repr=False)
     differences: List = field(default_factory=list)
 
@@ -70,7 +71,8 @@ class Image:
                 "requirements": [{"line": str(r), "origin": r.origin} for r in self.requirements],
                 "source": self.source, "base": self.base, "notes": list(self.notes),
                 "cached_steps": list(self.cached_steps), "build_seconds": self.build_seconds,
-                "files": list(self.files), "pushed": self.pushed}
+                "files": list(self.files), "pushed": self.pushed,
+                "compose": str(self.compose) if self.compose else None}
 
     def __repr__(self):
         head = (f"Image {self.tag} ({self.image_id[7:19] if self.image_id and self.image_id.startswith('sha256:') else self.image_id}, "
@@ -81,6 +83,8 @@ class Image:
             lines.append(f"  context: {self.context}")
         if self.pushed:
             lines.append(f"  pushed: {self.pushed}")
+        if self.compose:
+            lines.append(f"  compose file: {self.compose}")
         lines.append(f"  requirements ({len(self.requirements)}):")
         lines += [f"    {str(r):<40} {r.origin}" for r in self.requirements] or ["    (none)"]
         lines += [f"  note: {n}" for n in self.notes]

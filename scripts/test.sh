@@ -12,9 +12,10 @@ python3 -m pip install -q -e ".[test,pipreqs]" 2>&1 | grep -v -E "^WARNING: (Loc
 python3 -c "import dockermagic" 
 echo "== making sure a Docker engine and the base image are ready"
 bash scripts/ensure-engine.sh
-if ! command -v docker-registry >/dev/null 2>&1; then
-  echo "== installing Debian's docker-registry for the push and pull tests"
-  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+if ! command -v docker-registry >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
+  echo "== installing Debian's docker-registry and docker-compose for the registry and compose tests"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry docker-compose >/dev/null
 fi
 if [ -f tests/browser/setup.sh ]; then
   echo "== making sure Chromium is ready for the browser test"
