@@ -248,14 +248,22 @@ def capture(shell=None, notebook=None, current_cell=None, failed=()):
     if path is not None:
         cells = read_notebook_cells(path)
         source = f"saved notebook {path.name}"
+        own = True
         if current_cell is not None:
             above = cells_before(cells, current_cell)
-            if above is None:
+            if above is not None:
+                cells = above
+            elif notebook:
+                own = False  # another notebook, named explicitly: all of its cells, as saved
+            else:
                 notes.append(f"the running cell is not in the saved {path.name} (unsaved edits?): "
                              "using the kernel's execution history instead")
                 cells = None
-            else:
-                cells = above
+        if not own:
+            source += " (all cells, as saved)"
+            return Capture(cells=cells, source=source, notebook_path=path, workdir=path.parent,
+                           python_version=sys.version_info[:2], loaded_modules=frozenset(),
+                           index=index_settings(), notes=notes)
     history = None
     if shell is not None:
         raw = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
