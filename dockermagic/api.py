@@ -500,7 +500,7 @@ def run(image=None, args=None, *, ports=(), env=(), volumes=(), detach=False, ti
         def on_text(text):
             state.feed(text)
             _notify(progress, state)
-        code, timed_out, full_log = engine.follow(container, on_text, timeout=timeout)
+        code, timed_out, full_log, error_log = engine.follow(container, on_text, timeout=timeout)
         folder = _outputs_folder(outputs or Path.cwd() / OUTPUTS_FOLDER, image)
         files = engine.download(container, "/app", engine.changed_files(container, "/app"), folder)
     finally:
@@ -512,6 +512,7 @@ def run(image=None, args=None, *, ports=(), env=(), volumes=(), detach=False, ti
     _notify(progress, state)
     if check and (code != 0 or timed_out):
         why = "stopped by --timeout" if timed_out else f"exited with code {code}"
-        last = next((line for line in reversed(full_log.splitlines()) if line.strip()), "")
+        # the error is the last line the program wrote to stderr, else the last line it wrote
+        last = next((line for log in (error_log, full_log) for line in reversed(log.splitlines()) if line.strip()), "")
         raise RunError(f"{image}: the program {why}" + (f": {last.strip()[:200]}" if last else ""), run=result)
     return result

@@ -306,7 +306,8 @@ def start_container(client, image, *, command=None, name=None, ports=None, env=N
 def follow(container, on_text, timeout=None):
     """Stream the container's output to ``on_text`` until it exits; return its exit code.
 
-    Returns ``(exit code, stopped by the timeout, the complete log)``; with ``timeout``
+    Returns ``(exit code, stopped by the timeout, the complete log, its stderr part)``; the
+    engine may interleave the two streams of a short program out of order. With ``timeout``
     (seconds), a container still running then is stopped.
     On KeyboardInterrupt the container is stopped and removed before the interrupt goes on.
     """
@@ -328,18 +329,26 @@ def follow(container, on_text, timeout=None):
             streamed += chunk
             on_text(chunk.decode("utf-8", errors="replace"))
         result = container.wait()
-        # the follow stream can end before the last lines arrive: take them from the full log
+        # the follow stream can end before the last lines arrive, and the engine may still be
+        # copying them just after the exit: read the whole log until it stops changing
         full = container.logs()
+        for _ in range(10):
+            time.sleep(0.1)
+            again = container.logs()
+            if again == full:
+                break
+            full = again
         if len(full) > len(streamed) and full.startswith(streamed):
             on_text(full[len(streamed):].decode("utf-8", errors="replace"))
         full_text = full.decode("utf-8", errors="replace")
+        errors_text = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
     except BaseException:
         remove_container(container)
         raise
     finally:
         if timer:
             timer.cancel()
-    return result.get("StatusCode", -1), timed_out.is_set(), full_text
+    return result.get("StatusCode", -1), timed_out.is_set(), full_text, errors_text
 
 
 def remove_container(container):
