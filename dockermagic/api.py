@@ -70,9 +70,10 @@ def _carried(shell, names):
     return blobs, modules
 
 
-def _serve_healthcheck(port, function):
-    if function:
-        return ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=3)"]
+def _healthcheck(port, path=None):
+    """Exec-form health check: an HTTP GET of ``path`` when the service has one, else a TCP connect."""
+    if path:
+        return ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=3)"]
     return ["python", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}), 3).close()"]
 
 
@@ -84,10 +85,6 @@ def _installed(name):
         return True
     except metadata.PackageNotFoundError:
         return False
-
-
-def _serve_healthcheck_lab(port):
-    return ["python", "-c", f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/api', timeout=3)"]
 
 
 def _uv_options(index):
@@ -192,8 +189,8 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
                                       installer=installer, labels=labels, source=cap.source,
                                       ca_bundle=bool(cap.index.ca_bundle), uv_index_options=_uv_options(cap.index),
                                       expose=[int(serve)] if serve else [],
-                                      healthcheck=(_serve_healthcheck_lab(int(serve)) if form == "lab" else
-                                                   _serve_healthcheck(int(serve), function) if serve else None))
+                                      healthcheck=_healthcheck(int(serve), "/api" if form == "lab" else
+                                                               "/health" if function else None) if serve else None)
     text = _dockerfile.render(spec)
     context_plan = _context.ContextPlan(dockerfile=text, requirements=requirements_text,
                                         program_files=program.files, copies=copies,

@@ -283,8 +283,3 @@ def what_changed(old, new):
     if old.get("app") != new.get("app"):
         changes.append("the program or its files changed")
     return changes
-
-
-def context_size(folder):
-    """Bytes of every file in the context."""
-    return _tree_size(Path(folder))
