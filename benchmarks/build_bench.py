@@ -20,12 +20,10 @@ dockermagic generates) are built two ways:
       CMD ["python", "heart_roc.py"]  # from jupyter nbconvert --to script
 
 * **dockermagic**, through its Python API outside a kernel
-  (``dockermagic.dockerize(notebook=..., shell=None)``), with ``installer="pip"`` (the default)
-  and ``installer="uv"``, plus uv with ``UV_COMPILE_BYTECODE=1`` (pip compiles ``.pyc`` files at
-  install time, uv does not unless asked), so the default installer can be chosen on numbers.
-  uv does not read pip.conf: where the context carries a CA bundle and dockermagic's Dockerfile
-  does not give it to uv, the benchmark adds ``ENV SSL_CERT_FILE=...`` to the builder stage (and
-  says so), or uv cannot reach an index behind a TLS-intercepting proxy.
+  (``dockermagic.dockerize(notebook=..., shell=None)``), with ``installer="uv"`` (the default),
+  ``installer="uv", precompile=True`` (the bytecode of the program's imports compiled at build
+  time: faster starts, slower first build) and ``installer="pip"``, so defaults are chosen on
+  numbers.
 
 Measured, all in the same run:
 
@@ -36,7 +34,9 @@ Measured, all in the same run:
 * build-context bytes (the exact tar the Docker SDK would send) with and without unrelated files
   (default 1 GiB, sparse) beside the notebook;
 * time to import the example's stack in a fresh container of each image (no ``.pyc`` means
-  compiling on every start: the images run as a non-root user and cannot cache bytecode).
+  compiling on every start: the images run as a non-root user and cannot cache bytecode;
+  dockermagic's final stage writes the bytecode of what the program imports, the naive image
+  has what pip compiled at install time).
 
 Targets (issue 5): code-only rebuild <= 5 % of naive, cold build <= 60 % of naive, image no
 larger than naive, context size independent of unrelated files.
@@ -47,10 +47,11 @@ builder-stage images of its own builds, the unrelated files, the temporary folde
 ``dmbench-*`` images and dangling builder-stage images, so this one tags every stage image it
 makes (``dmbuildbench-keep:*``) the moment it exists and builds again once if a stage vanishes.
 
-Where the base image is this project's local stand-in for ``python:3.11-slim`` (Debian's python3,
-no ``pip`` command, externally managed), the naive build gets ``python:3.11-slim`` plus a venv on
-``PATH`` (``dmbuildbench-naive-base``, built before timing starts, like a pulled base), so that
-``pip install`` behaves as it does in the official image.
+The base image is the engine's ``python:3.11-slim`` (here possibly this project's local stand-in,
+which, like the official image, has ``pip`` on ``PATH``). dockermagic's builder copies uv from
+uv's own image (``ghcr.io/astral-sh/uv:<version>``, as uv's documentation does) when the engine
+has it; like the base image, it is pulled once per engine, before timing starts
+(``scripts/ensure-engine.sh`` makes a stand-in from the uv wheel where no registry is reachable).
 """
 
 import argparse
@@ -86,14 +87,6 @@ ENV PIP_CERT=/app/ca.pem
 COPY . .
 RUN pip install -r requirements.txt
 CMD ["python", "heart_roc.py"]
-"""
-
-# Only for the stand-in base: what python:3.11-slim has and the stand-in lacks, a pip on PATH
-# that installs into the image's Python.
-NAIVE_BASE_DOCKERFILE = """\
-FROM python:3.11-slim
-RUN python -m venv /usr/local/pip-env
-ENV PATH=/usr/local/pip-env/bin:$PATH
 """
 
 TARGETS = {"cold": 0.60, "rebuild": 0.05, "size": 1.00}
@@ -257,26 +250,6 @@ def edit_notebook(path, old, new):
     path.write_text(json.dumps(nb, indent=1))
 
 
-def patch_uv(context, compile_bytecode=False):
-    """Make a uv context build here: uv does not read pip.conf, so without SSL_CERT_FILE it
-    cannot verify this machine's TLS proxy. Adds builder-stage ENV lines only (no change to the
-    final stage). Returns the list of what was added."""
-    dockerfile = context / "Dockerfile"
-    text = dockerfile.read_text()
-    marker = "LABEL org.dockermagic.stage=builder\n"
-    added = []
-    if (context / ".dockermagic" / "ca-bundle.pem").is_file() and "SSL_CERT_FILE" not in text:
-        added.append("SSL_CERT_FILE=/tmp/dockermagic/ca-bundle.pem")
-    if compile_bytecode and "UV_COMPILE_BYTECODE" not in text and "--compile-bytecode" not in text:
-        added.append("UV_COMPILE_BYTECODE=1")
-    if added:
-        if marker not in text:
-            raise SystemExit("cannot patch the uv Dockerfile: builder LABEL line not found")
-        text = text.replace(marker, marker + "ENV " + " ".join(added) + "\n", 1)
-        dockerfile.write_text(text)
-    return added
-
-
 def import_seconds(client, tag):
     """Wall time of importing the example's stack in a fresh container of ``tag``."""
     started = time.monotonic()
@@ -344,46 +317,40 @@ def run(args):
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(
             ".ipynb_checkpoints", "__pycache__", "dockermagic-outputs", "metrics.csv"))
         nb_path = project / NOTEBOOK
-        base_img = client.images.get(BASE)
-        standin = bool((base_img.attrs["Config"].get("Labels") or {}).get(STANDIN_LABEL))
+        labels = client.images.get(BASE).attrs["Config"].get("Labels") or {}
+        if labels.get(STANDIN_LABEL):
+            if not labels.get(STANDIN_LABEL + ".layout"):
+                raise SystemExit(f"{BASE} is an old local stand-in without pip: run scripts/ensure-engine.sh")
+            notes.append(f"{BASE} is this machine's local stand-in (no registry reachable): Debian bookworm "
+                         "with the kernel's CPython and pip, no .pyc files, as in the official image")
+        from dockermagic.dockerfile import UV_IMAGE
+        uv_image = engine.local_image(client, UV_IMAGE)
+        if uv_image is None:
+            notes.append(f"{UV_IMAGE} is not on the engine: dockermagic's builder installs uv with pip")
+        elif (uv_image.attrs["Config"].get("Labels") or {}).get(STANDIN_LABEL):
+            notes.append(f"{UV_IMAGE} is this machine's local stand-in (the uv wheel's binaries), present "
+                         "before timing starts like the base image")
         naive_args = {}
-        if standin:
-            nb_dir = tmp / "naive-base"
-            nb_dir.mkdir()
-            (nb_dir / "Dockerfile").write_text(NAIVE_BASE_DOCKERFILE)
-            builds.build(nb_dir, PREFIX + "naive-base:latest", nocache=False)
-            created_tags.add(PREFIX + "naive-base:latest")
-            naive_args = {"BASE": PREFIX + "naive-base:latest"}
-            notes.append(f"{BASE} here is the local stand-in (Debian python3, no pip command): the naive "
-                         "build uses it plus a venv on PATH (dmbuildbench-naive-base), as the official image "
-                         "has pip on PATH")
         log("warming dockermagic's per-environment kernel baseline (cached once per environment)")
         dockermagic.dockerize(notebook=str(nb_path), dry_run=True, shell=None)
 
         # ------------------------------------------------------------ export both ways
         contexts = {}
         prepare = {}
-        for variant, installer, compile_bc in (("pip", "pip", False), ("uv", "uv", False),
-                                               ("uv+bytecode", "uv", True)):
+        for variant in ("uv", "uv-precompile", "pip"):
             started = time.monotonic()
-            img = dockermagic.dockerize(notebook=str(nb_path), tag=f"{PREFIX}dm-{variant.replace('+', '-')}",
-                                        installer=installer, shell=None,
-                                        context=str(tmp / f"ctx-{variant.replace('+', '-')}"))
+            img = dockermagic.dockerize(notebook=str(nb_path), tag=f"{PREFIX}dm-{variant}",
+                                        installer=variant.split("-")[0], precompile=variant.endswith("precompile"),
+                                        shell=None, context=str(tmp / f"ctx-{variant}"))
             prepare[variant] = time.monotonic() - started
             contexts[variant] = Path(img.context)
-            if installer == "uv":
-                added = patch_uv(contexts[variant], compile_bytecode=compile_bc)
-                if added and "SSL_CERT_FILE=/tmp/dockermagic/ca-bundle.pem" in added and variant == "uv":
-                    notes.append("uv contexts patched: 'ENV SSL_CERT_FILE=/tmp/dockermagic/ca-bundle.pem' added "
-                                 "to the builder stage (dockermagic's uv Dockerfile fails here with "
-                                 "'invalid peer certificate: UnknownIssuer': uv does not read pip.conf)")
-        requirements = (contexts["pip"] / "requirements.txt").read_text()
+        requirements = (contexts["uv"] / "requirements.txt").read_text()
         n_reqs = len([line for line in requirements.splitlines() if line.strip()])
-        shutil.copy(contexts["pip"] / "requirements.txt", project / "requirements.txt")
+        shutil.copy(contexts["uv"] / "requirements.txt", project / "requirements.txt")
         shutil.copy(HOST_CA, project / "ca.pem")
         (project / "Dockerfile").write_text(NAIVE_DOCKERFILE)
         prepare["naive"] = nbconvert(project)
-        log(f"requirements: {n_reqs} pinned lines; dockermagic prepare {prepare['pip']:.2f} s, "
+        log(f"requirements: {n_reqs} pinned lines; dockermagic prepare {prepare['uv']:.2f} s, "
             f"naive nbconvert {prepare['naive']:.2f} s")
 
         # ------------------------------------------------------------ cold builds
@@ -392,18 +359,18 @@ def run(args):
             time.sleep(5)
         if args.wait_for_idle:
             log(f"load average {os.getloadavg()[0]:.1f} at the start of the timed builds")
-        order = ["naive", "pip", "uv", "uv+bytecode"]
-        # dockermagic-pip goes last in every round: its nocache builds make parallel copies of
-        # the builder's first steps (LABEL, ENV are the same in every variant); seen here: the
-        # classic builder's cache lookup then follows the newest copy, so the pip chain must be
-        # the newest for the rebuild below to find its requirements layer.
-        others = ["naive", "uv", "uv+bytecode"]
+        order = ["naive", "uv", "uv-precompile", "pip"]
+        # dockermagic's default (uv) goes last in every round: nocache builds make parallel copies
+        # of the builder's first steps (LABEL, ENV); seen here: the classic builder's cache lookup
+        # then follows the newest copy, so the default's chain must be the newest for the rebuild
+        # below to find its requirements layer.
+        others = ["naive", "uv-precompile", "pip"]
         cold = {k: [] for k in order}
         step_times, loads, cold_ids, sizes = {}, [], {}, {}
         for rep in range(args.repeat):
-            seq = (others if rep % 2 == 0 else list(reversed(others))) + ["pip"]
+            seq = (others if rep % 2 == 0 else list(reversed(others))) + ["uv"]
             for variant in seq:
-                tag = f"{PREFIX}{'naive' if variant == 'naive' else 'dm-' + variant.replace('+', '-')}:cold"
+                tag = f"{PREFIX}{'naive' if variant == 'naive' else 'dm-' + variant}:cold"
                 path = project if variant == "naive" else contexts[variant]
                 log(f"cold build {rep + 1}/{args.repeat}: {variant}")
                 load0 = os.getloadavg()[0]
@@ -428,16 +395,16 @@ def run(args):
         # Not timed. Then the edit, and dockermagic's rebuild at once (other processes on this
         # engine remove images; the naive rebuild reinstalls everything anyway).
         log("dockermagic: first dockerize() of the notebook (fills its own cache path; not timed)")
-        first = dockerize_retrying(builds, notebook=str(nb_path), tag=PREFIX + "dm-pip:latest", shell=None,
+        first = dockerize_retrying(builds, notebook=str(nb_path), tag=PREFIX + "dm-uv:latest", shell=None,
                                    progress=builds.progress)
-        created_tags.add(PREFIX + "dm-pip:latest")
+        created_tags.add(PREFIX + "dm-uv:latest")
         if first.cached_steps is not None:
             log(f"  {first.build_seconds:.2f} s, cached steps {first.cached_steps}")
         edit_notebook(nb_path, *CODE_EDIT)
         log(f"notebook edited: {CODE_EDIT[0]!r} -> {CODE_EDIT[1]!r}")
         # dockermagic: the real API call
         started = time.monotonic()
-        img = dockerize_retrying(builds, notebook=str(nb_path), tag=PREFIX + "dm-pip:latest", shell=None,
+        img = dockerize_retrying(builds, notebook=str(nb_path), tag=PREFIX + "dm-uv:latest", shell=None,
                                  progress=builds.progress)
         dm_total = time.monotonic() - started
         dm_build = img.build_seconds
@@ -470,12 +437,12 @@ def run(args):
         started = time.monotonic()
         ctx["naive"].append(context_bytes(project))
         naive_tar_seconds = time.monotonic() - started
-        img = dockermagic.dockerize(notebook=str(nb_path), installer="pip", shell=None,
-                                    context=str(tmp / "ctx-pip-unrelated"))
+        img = dockermagic.dockerize(notebook=str(nb_path), shell=None,
+                                    context=str(tmp / "ctx-unrelated"))
         shutil.rmtree(project / "scratch")  # the 1 GiB goes as soon as it is measured
         # the same (edited) notebook without the unrelated files
-        img0 = dockermagic.dockerize(notebook=str(nb_path), installer="pip", shell=None,
-                                     context=str(tmp / "ctx-pip-plain"))
+        img0 = dockermagic.dockerize(notebook=str(nb_path), shell=None,
+                                     context=str(tmp / "ctx-plain"))
         ctx["dm"] = [context_bytes(img0.context), context_bytes(img.context)]
         dm_digest = [tree_digest(Path(c) / "app") for c in (img0.context, img.context)]
         log(f"context bytes naive {ctx['naive']}, dockermagic {ctx['dm']} "
@@ -501,7 +468,7 @@ def run(args):
             print(" ".join(cells))
             return verdicts
 
-        cols = ["pip (default)", "uv", "uv+bytecode"]
+        cols = ["uv (default)", "uv --precompile", "pip"]
         print()
         print(f"dockermagic vs naive Dockerfile, {NOTEBOOK} ({n_reqs} pinned requirements), "
               f"cold builds: median of {args.repeat}; ratio = dockermagic / naive")
@@ -509,18 +476,17 @@ def run(args):
         print(f"{'':<34} {'':>10} " + " ".join(f"{'value  ratio':>22}" for _ in cols))
         v = {}
         v["cold"] = ratio_row("cold build (no cache)", cm["naive"],
-                              [cm["pip"], cm["uv"], cm["uv+bytecode"]], TARGETS["cold"], fmt_s)
+                              [cm["uv"], cm["uv-precompile"], cm["pip"]], TARGETS["cold"], fmt_s)
         ratio_row("cold, incl. export", cm["naive"] + prepare["naive"],
-                  [cm["pip"] + prepare["pip"], cm["uv"] + prepare["uv"],
-                   cm["uv+bytecode"] + prepare["uv+bytecode"]], TARGETS["cold"], fmt_s)
+                  [cm[k] + prepare[k] for k in ("uv", "uv-precompile", "pip")], TARGETS["cold"], fmt_s)
         v["rebuild"] = ratio_row("code-only rebuild (engine build)", rb["naive_build"],
                                  [rb["dm_build"], None, None], TARGETS["rebuild"], fmt_s)
         v["rebuild_total"] = ratio_row("code-only rebuild (whole call)", rb["naive_total"],
                                        [rb["dm_total"], None, None], TARGETS["rebuild"], fmt_s)
         v["size"] = ratio_row("image size", sizes["naive"],
-                              [sizes["pip"], sizes["uv"], sizes["uv+bytecode"]], TARGETS["size"], fmt_mb)
+                              [sizes["uv"], sizes["uv-precompile"], sizes["pip"]], TARGETS["size"], fmt_mb)
         ratio_row("import stack in fresh container", imports["naive"],
-                  [imports["pip"], imports["uv"], imports["uv+bytecode"]], None, fmt_s)
+                  [imports["uv"], imports["uv-precompile"], imports["pip"]], None, fmt_s)
         ratio_row("context bytes, notebook folder", ctx["naive"][0], [ctx["dm"][0], None, None], None,
                   fmt_bytes)
         ratio_row(f"context bytes, +{fmt_bytes(unrelated)} unrelated", ctx["naive"][1],
@@ -537,9 +503,8 @@ def run(args):
         print(f"prepare (capture + requirements + context / nbconvert): "
               + ", ".join(f"{k} {v:.2f} s" for k, v in prepare.items()))
         faster = cm["pip"] / cm["uv"] if cm["uv"] else 0
-        print(f"uv vs pip, dockermagic cold build: pip {cm['pip']:.1f} s, uv {cm['uv']:.1f} s "
-              f"({faster:.2f}x), uv+bytecode {cm['uv+bytecode']:.1f} s "
-              f"({cm['pip'] / cm['uv+bytecode']:.2f}x)")
+        print(f"uv vs pip, dockermagic cold build: uv {cm['uv']:.1f} s, pip {cm['pip']:.1f} s "
+              f"(uv {faster:.2f}x faster)")
         for variant in order:
             top = sorted(step_times[variant], key=lambda st: -st[1])[:2]
             print(f"slowest steps, cold {variant}: " + "; ".join(f"{t:.1f} s {text}" for text, t in top))
@@ -551,9 +516,9 @@ def run(args):
         for note in notes:
             print("note: " + note)
         verdict_targets = {
-            "cold build <= 60% of naive (pip default)": v["cold"][0],
+            "cold build <= 60% of naive (uv default)": v["cold"][0],
             "code-only rebuild <= 5% of naive (engine build)": v["rebuild"][0],
-            "image no larger than naive (pip default)": v["size"][0],
+            "image no larger than naive (uv default)": v["size"][0],
             "context size independent of unrelated files": independent,
         }
         print("targets: " + "; ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in verdict_targets.items()))

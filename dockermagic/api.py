@@ -87,16 +87,21 @@ def _installed(name):
         return False
 
 
-def _uv_options(index):
-    """The kernel's pip index settings as uv command-line options."""
-    options = [f"--index-url {index.index_url}"] if index.index_url else []
-    options += [f"--extra-index-url {url}" for url in index.extra_index_urls]
-    options += [f"--allow-insecure-host {host}" for host in index.trusted_hosts]
-    return options
+def _uv_image():
+    """The image the builder copies uv from: ``DOCKERMAGIC_UV_IMAGE`` (a registry mirror; empty
+    for none) or uv's own."""
+    return os.environ.get("DOCKERMAGIC_UV_IMAGE", _dockerfile.UV_IMAGE) or None
 
 
-def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, include=(), installer="pip",
-         shell=None, current_cell=None, failed=(), allow_secrets=False, serve=None, function=None, carry=()):
+def _precompiles(precompile, form, serve):
+    """Whether the image compiles its imports' bytecode at build time: by default where start-up
+    latency counts (a service, Jupyter) rather than first-build time (a batch program)."""
+    return precompile if precompile is not None else bool(serve) or form != "script"
+
+
+def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, include=(), installer="uv",
+         precompile=None, shell=None, current_cell=None, failed=(), allow_secrets=False, serve=None, function=None,
+         carry=()):
     """Everything a build needs, without writing or building anything.
 
     Returns:
@@ -170,7 +175,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     found = check_secrets(program.files, copies, cap.cells, allow=allow_secrets)
     notes += [f"--allow-secrets: {kind} in {name} line {line} goes into the image" for name, line, kind in found]
     requirements_text = reqs.text()
-    support_files = {"pip.conf": _context.pip_config(cap.index)}
+    support_files = {"pip.conf": _context.pip_config(cap.index), "uv.toml": _context.uv_config(cap.index)}
     support_copies = {}
     if cap.index.ca_bundle:
         support_copies["ca-bundle.pem"] = cap.index.ca_bundle
@@ -186,8 +191,11 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     }
     spec = _dockerfile.DockerfileSpec(base=base, command=program.command,
                                       has_requirements=bool(reqs.requirements), pip_config=True,
-                                      installer=installer, labels=labels, source=cap.source,
-                                      ca_bundle=bool(cap.index.ca_bundle), uv_index_options=_uv_options(cap.index),
+                                      uv_config=True, installer=installer,
+                                      precompile=reqs.modules if _precompiles(precompile, form, serve) else [],
+                                      labels=labels, source=cap.source,
+                                      ca_bundle=bool(cap.index.ca_bundle),
+                                      uv_image=_uv_image() if installer == "uv" else None,
                                       expose=[int(serve)] if serve else [],
                                       healthcheck=_healthcheck(int(serve), "/api" if form == "lab" else
                                                                "/health" if function else None) if serve else None)
@@ -195,7 +203,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
     context_plan = _context.ContextPlan(dockerfile=text, requirements=requirements_text,
                                         program_files=program.files, copies=copies,
                                         support_files=support_files, support_copies=support_copies,
-                                        binary_files=blobs)
+                                        binary_files=blobs, spec=spec)
     image = Image(tag=tag, image_id=None, size=None, context=None, requirements=reqs.requirements,
                   cells=cap.cells,
                   dockerfile=text, source=cap.source, base=base, notes=notes,
@@ -204,7 +212,7 @@ def plan(notebook=None, tag=None, *, form="script", base=None, cell=None, includ
 
 
 def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=False, context=None, cell=None,
-              include=(), installer="pip", progress=None, shell=None, current_cell=None, failed=(),
+              include=(), installer="uv", precompile=None, progress=None, shell=None, current_cell=None, failed=(),
               allow_secrets=False, no_cache=False, serve=None, function=None, carry=(), push=None,
               push_progress=None, verify=False, compose=()):
     """Package a notebook as a Docker image that reruns it.
@@ -220,7 +228,11 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
         context: write the build context to this folder and stop (no engine needed).
         cell: code to run as the program's last step (the body of ``%%dockerize``).
         include: more files or folders (relative to the notebook) to copy into the image.
-        installer: ``pip`` or ``uv`` for the requirements layer.
+        installer: ``uv`` (default) or ``pip`` for the requirements layer.
+        precompile: compile the bytecode of the modules the program imports while building, so
+            that starts do not (the image runs as a user who cannot write it): seconds more for
+            the first build, seconds less for every start. By default only with ``serve`` and
+            the notebook and lab forms.
         progress: called with a :class:`dockermagic.progress.BuildProgress` whenever it changes.
         current_cell: the text of the cell calling this; the program is the cells above it.
         allow_secrets: build even if something in the image looks like a credential.
@@ -257,7 +269,8 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
 
     services = _compose.parse(compose)
     image, context_plan = plan(notebook, tag, form=form, base=base, cell=cell, include=include,
-                               installer=installer, shell=shell, current_cell=current_cell, failed=failed,
+                               installer=installer, precompile=precompile, shell=shell, current_cell=current_cell,
+                               failed=failed,
                                allow_secrets=allow_secrets, serve=serve, function=function, carry=carry)
     if dry_run:
         return image
@@ -268,6 +281,12 @@ def dockerize(notebook=None, tag=None, *, form="script", base=None, dry_run=Fals
         image.context = _context.write_context(context_plan, context)
         return image
     client = engine.connect()
+    spec = context_plan.spec
+    if spec is not None and spec.uv_image and not engine.optional_image(client, spec.uv_image):
+        image.notes.append(f"{spec.uv_image} cannot be pulled here: the builder stage installs uv "
+                           "with the base image's pip instead")
+        spec.uv_image = None
+        context_plan.dockerfile = image.dockerfile = _dockerfile.render(spec)
     state = BuildProgress.for_dockerfile(image.tag, image.dockerfile)
     _state["last_build"] = state
     state.phase = "context"

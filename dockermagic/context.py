@@ -170,6 +170,8 @@ class ContextPlan:
         copies: ``{path under app/: source path}`` of local modules and data.
         support_files: ``{path under .dockermagic/: text}`` for the builder stage.
         support_copies: ``{path under .dockermagic/: source path}`` (CA bundle, wheels).
+        binary_files: ``{path under app/: bytes}`` (carried objects).
+        spec: the :class:`dockermagic.dockerfile.DockerfileSpec` the Dockerfile was rendered from.
     """
 
     dockerfile: str
@@ -179,6 +181,7 @@ class ContextPlan:
     support_files: Dict[str, str] = field(default_factory=dict)
     support_copies: Dict[str, Path] = field(default_factory=dict)
     binary_files: Dict[str, bytes] = field(default_factory=dict)
+    spec: Optional[object] = None
 
 
 def pip_config(index):
@@ -192,6 +195,21 @@ def pip_config(index):
         lines.append("trusted-host = " + " ".join(index.trusted_hosts))
     if index.ca_bundle:
         lines.append("cert = /tmp/dockermagic/ca-bundle.pem")
+    return "\n".join(lines) + "\n"
+
+
+def uv_config(index):
+    """``uv.toml`` text with the same index settings, for uv in the builder stage.
+
+    uv reads neither ``pip.conf`` nor ``PIP_CERT``; the CA bundle reaches it as ``SSL_CERT_FILE``.
+    """
+    lines = []
+    if index.index_url:
+        lines.append(f"index-url = {json.dumps(index.index_url)}")
+    if index.extra_index_urls:
+        lines.append(f"extra-index-url = {json.dumps(list(index.extra_index_urls))}")
+    if index.trusted_hosts:
+        lines.append(f"allow-insecure-host = {json.dumps(list(index.trusted_hosts))}")
     return "\n".join(lines) + "\n"
 
 

@@ -72,6 +72,8 @@ def build_text(state):
     for step in d["steps"]:
         secs = "" if step["seconds"] is None else f"{step['seconds']:6.1f}s"
         lines.append(f"  {_ICONS.get(step['state'], ' ')} {step['state']:<7} {secs:>7}  {step['instruction'][:100]}")
+        if step["state"] == "failed":
+            lines += [f"      | {line}" for line in step["log"][-12:]]
     if d["message"] and d["phase"] == "failed":
         lines.append(f"  {d['message']}")
     return "\n".join(lines)

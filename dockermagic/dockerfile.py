@@ -2,7 +2,8 @@
 
 Two stages: a builder that installs the requirements into a virtual environment with the
 package-index settings and CA bundle it needs, and a final stage that gets only that
-environment and the program, runs as a non-root user and starts with an exec-form CMD.
+environment and the program, compiles the bytecode of what the program imports, runs as a
+non-root user and starts with an exec-form CMD.
 Everything stays within what Docker's classic builder accepts (no BuildKit syntax).
 """
 
@@ -19,6 +20,10 @@ UID = 1000
 #: a build argument whose new value reruns the install step (``--no-cache``) while every other
 #: step keeps its cached layer
 REBUILD_ARG = "DOCKERMAGIC_REBUILD"
+#: the uv release the builder stage uses
+UV_VERSION = "0.9.5"
+#: uv's own image (only ``/uv`` and ``/uvx``), the way uv's documentation brings it into a build
+UV_IMAGE = f"ghcr.io/astral-sh/uv:{UV_VERSION}"
 
 
 @dataclass
@@ -30,8 +35,15 @@ class DockerfileSpec:
         command: exec-form command run in ``/app``.
         has_requirements: whether ``requirements.txt`` lists anything.
         pip_config: whether ``.dockermagic/pip.conf`` exists in the context (index settings).
-        installer: ``pip``, or ``uv`` (faster; installed into the builder only).
-        uv_version: the uv release to install in the builder when ``installer`` is ``uv``.
+        uv_config: whether ``.dockermagic/uv.toml`` exists in the context (the same for uv).
+        installer: ``uv`` (the default: installed in the builder stage only) or ``pip``.
+        uv_version: the uv release the builder stage installs with pip when there is no ``uv_image``.
+        uv_image: an image holding ``/uv`` (uv's own, :data:`UV_IMAGE`) to copy uv from, which is
+            faster than installing it; None when the engine cannot get it.
+        ca_bundle: whether ``.dockermagic/ca-bundle.pem`` exists in the context.
+        precompile: dotted modules the program imports; the final stage imports them once so
+            that their bytecode is in the image (the program's user cannot write it). Worth
+            its build seconds where start-up latency counts: services, Jupyter forms.
         labels: image labels (``org.dockermagic.*``).
         env: extra environment of the final image.
         expose: ports the program listens on.
@@ -43,10 +55,12 @@ class DockerfileSpec:
     command: List[str]
     has_requirements: bool = True
     pip_config: bool = False
-    installer: str = "pip"
-    uv_version: str = "0.9.5"
+    uv_config: bool = False
+    installer: str = "uv"
+    uv_version: str = UV_VERSION
+    uv_image: Optional[str] = None
     ca_bundle: bool = False
-    uv_index_options: List[str] = field(default_factory=list)
+    precompile: List[str] = field(default_factory=list)
     labels: Dict[str, str] = field(default_factory=dict)
     env: Dict[str, str] = field(default_factory=dict)
     expose: List[int] = field(default_factory=list)
@@ -58,39 +72,71 @@ def _quote(value):
     return json.dumps(str(value))
 
 
+def _builder_env(spec):
+    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+    if spec.pip_config:
+        env["PIP_CONFIG_FILE"] = f"{BUILD_SUPPORT}/pip.conf"
+    if spec.installer == "uv":
+        env["UV_NO_CACHE"] = "1"
+        if spec.uv_config:
+            env["UV_CONFIG_FILE"] = f"{BUILD_SUPPORT}/uv.toml"
+        if spec.ca_bundle:
+            env["SSL_CERT_FILE"] = f"{BUILD_SUPPORT}/ca-bundle.pem"
+    return "ENV " + " ".join(f"{k}={v}" for k, v in env.items())
+
+
+def _install_commands(spec):
+    if spec.installer != "uv":
+        commands = [f"python -m venv {VENV}"]
+        if spec.has_requirements:
+            commands.append(f"{VENV}/bin/pip install --no-cache-dir -r {BUILD_SUPPORT}/requirements.txt")
+        return commands
+    # the environment itself gets neither pip nor uv
+    commands = [f"python -m venv --without-pip {VENV}"]
+    if spec.has_requirements and spec.uv_image:
+        commands.append(f"uv pip install --python {VENV}/bin/python -r {BUILD_SUPPORT}/requirements.txt")
+    elif spec.has_requirements:
+        # uv goes into the builder's own folder with the base image's pip (a base without pip
+        # gets it from ensurepip first)
+        commands += ["{ python -c 'import importlib.util as u, sys; sys.exit(not u.find_spec(\"pip\"))' "
+                     "|| python -m ensurepip --default-pip >/dev/null; }",
+                     f"python -m pip install --no-cache-dir --no-deps --no-compile --target {BUILD_SUPPORT}/uv "
+                     f"uv=={spec.uv_version}",
+                     f"{BUILD_SUPPORT}/uv/bin/uv pip install --python {VENV}/bin/python "
+                     f"-r {BUILD_SUPPORT}/requirements.txt",
+                     f"rm -rf {BUILD_SUPPORT}/uv"]
+    return commands
+
+
 def render(spec):
     """The Dockerfile for ``spec``, as a string."""
+    runtime = "_dockermagic_runtime"
+    uv_stage = spec.installer == "uv" and spec.has_requirements and spec.uv_image
     lines = [f"# Generated by dockermagic {__version__}" + (f" from {spec.source}" if spec.source else "") + ".",
              "# Dependencies are installed in a layer of their own, before the code, so a code-only",
-             "# change rebuilds in seconds. Index settings and CA certificates stay in the builder stage.",
-             f"FROM {spec.base} AS builder",
-             "LABEL org.dockermagic.stage=builder",
-             "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore"
-             + (f" PIP_CONFIG_FILE={BUILD_SUPPORT}/pip.conf" if spec.pip_config else "")
-             + (f" SSL_CERT_FILE={BUILD_SUPPORT}/ca-bundle.pem" if spec.installer == "uv" and spec.ca_bundle else ""),
-             f"COPY .dockermagic/ {BUILD_SUPPORT}/",
-             f"COPY requirements.txt {BUILD_SUPPORT}/requirements.txt"]
-    install = [f"python -m venv {VENV}"]
-    if spec.has_requirements:
-        if spec.installer == "uv":
-            # uv reads neither pip.conf nor PIP_CERT: its index settings go on its command line
-            install += [f"{VENV}/bin/pip install --no-cache-dir uv=={spec.uv_version}",
-                        f"{VENV}/bin/uv pip install --python {VENV}/bin/python --no-cache --compile-bytecode "
-                        + "".join(f"{opt} " for opt in spec.uv_index_options)
-                        + f"-r {BUILD_SUPPORT}/requirements.txt",
-                        f"{VENV}/bin/pip uninstall --yes uv"]
-        else:
-            install.append(f"{VENV}/bin/pip install --no-cache-dir -r {BUILD_SUPPORT}/requirements.txt")
-    lines.append(f"ARG {REBUILD_ARG}")
-    lines.append("RUN " + " \\\n && ".join(install))
-    lines += ["", f"FROM {spec.base}"]
+             "# change rebuilds in seconds. Index settings and CA certificates stay in the builder stage."]
+    if uv_stage:
+        lines.append(f"FROM {spec.uv_image} AS uv")
+    lines += [f"FROM {spec.base} AS builder",
+              "LABEL org.dockermagic.stage=builder",
+              _builder_env(spec)]
+    if uv_stage:
+        lines.append("COPY --from=uv /uv /usr/local/bin/uv")
+    lines += [f"COPY .dockermagic/ {BUILD_SUPPORT}/",
+              f"COPY requirements.txt {BUILD_SUPPORT}/requirements.txt",
+              f"ARG {REBUILD_ARG}",
+              "RUN " + " \\\n && ".join(_install_commands(spec)),
+              "", f"FROM {spec.base}"]
     env = {"PATH": f"{VENV}/bin:$PATH", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-           "MPLBACKEND": "module://_dockermagic_runtime.mpl_backend", "MPLCONFIGDIR": "/tmp/matplotlib"}
+           "MPLBACKEND": f"module://{runtime}.mpl_backend", "MPLCONFIGDIR": "/tmp/matplotlib"}
     env.update(spec.env)
     lines.append("ENV " + " \\\n    ".join(f"{k}={_quote(v) if ' ' in str(v) else v}" for k, v in env.items()))
     lines.append(f"RUN useradd --create-home --uid {UID} --user-group app && mkdir {APP} && chown app:app {APP}")
     lines.append(f"COPY --from=builder {VENV} {VENV}")
     lines.append(f"WORKDIR {APP}")
+    if spec.precompile:
+        lines.append(f"COPY --chown={UID}:{UID} app/{runtime}/ {APP}/{runtime}/")
+        lines.append(f"RUN python -m {runtime}.precompile --owner {UID} " + " ".join(spec.precompile))
     lines.append(f"COPY --chown={UID}:{UID} app/ {APP}/")
     lines.append(f"USER {UID}")
     for port in spec.expose:

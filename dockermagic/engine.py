@@ -124,6 +124,25 @@ def ensure_base(client, ref, on_chunk=None):
             "pull it or build it yourself, or choose another with --base") from None
 
 
+_unreachable = set()
+
+
+def optional_image(client, ref, on_chunk=None):
+    """Whether ``ref`` is on the engine, pulling it if need be; a failed pull is not retried
+    for this engine in this process (it is only ever a faster way, never a requirement)."""
+    if local_image(client, ref) is not None:
+        return True
+    key = (getattr(client.api, "base_url", ""), ref)
+    if key in _unreachable:
+        return False
+    try:
+        pull(client, ref, on_chunk)
+        return True
+    except ImageNotFound:
+        _unreachable.add(key)
+        return False
+
+
 def build_args():
     """Proxy settings of the kernel, as the predefined build arguments Docker keeps out of images."""
     return {k: v for k, v in os.environ.items() if k in PROXY_VARIABLES}
@@ -238,20 +257,23 @@ def _close(stream):
 
 def build_hint(log):
     """A likely cause of a failed step, from its output."""
+    import re
     text = "\n".join(log[-60:])
-    if "No matching distribution found for" in text or "Could not find a version that satisfies" in text:
-        import re
-        match = re.search(r"No matching distribution found for (\S+)", text)
+    # pip's words, then uv's
+    match = (re.search(r"No matching distribution found for (\S+)", text)
+             or re.search(r"Because (\S+) was not found in the package registry", text)
+             or re.search(r"there is no version of (\S+?)(?: and|,|$)", text, re.M))
+    if match or "Could not find a version that satisfies" in text:
         name = match.group(1) if match else "a requirement"
         return (f"{name} is not on the package index the build uses: check its name and version, "
                 "or your index settings")
-    if "CERTIFICATE_VERIFY_FAILED" in text:
+    if "CERTIFICATE_VERIFY_FAILED" in text or "invalid peer certificate" in text:
         return "the index's TLS certificate is not trusted: set pip's 'cert' (PIP_CERT) in the kernel"
-    if "requires a different Python" in text or "Requires-Python" in text:
+    if "requires a different Python" in text or "Requires-Python" in text or "current Python version" in text:
         return "a requirement does not support the image's Python version: choose --base with another Python"
     if any(s in text for s in ("error: command 'gcc' failed", "gcc: not found", "fatal error:", "pg_config executable not found")):
         return "a requirement compiles from source and needs a system library or compiler the base image lacks"
-    if "Temporary failure in name resolution" in text or "Network is unreachable" in text:
+    if any(s in text for s in ("Temporary failure in name resolution", "Network is unreachable", "dns error")):
         return "the build cannot reach the package index: check the engine's network and proxy settings"
     return None
 

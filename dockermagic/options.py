@@ -11,7 +11,11 @@ BUILD_OPTIONS = [
     (("--context",), dict(metavar="DIR", help="write the build context to DIR and stop")),
     (("--include",), dict(metavar="PATH", action="append", default=[],
                           help="another file or folder (relative to the notebook) to copy into the image; repeatable")),
-    (("--installer",), dict(choices=["pip", "uv"], default="pip", help="installer of the requirements layer")),
+    (("--installer",), dict(choices=["uv", "pip"], default="uv", help="installer of the requirements layer (uv: faster)")),
+    (("--precompile",), dict(action="store_true",
+                             help="compile the bytecode of what the program imports at build time: every "
+                                  "start of the image is seconds faster, the first build seconds slower "
+                                  "(always on with --serve and the notebook and lab forms)")),
     (("--no-cache",), dict(action="store_true", help="rebuild every step, ignoring the build cache")),
     (("--allow-secrets",), dict(action="store_true",
                                 help="build even though something going into the image looks like a credential")),
@@ -67,7 +71,8 @@ def decorate(options):
 def build_kwargs(args):
     """Keyword arguments of :func:`dockermagic.dockerize` from parsed build options."""
     return dict(tag=args.tag, form=args.form, base=args.base, dry_run=args.dry_run, context=args.context, include=args.include,
-                installer=args.installer, no_cache=args.no_cache, allow_secrets=args.allow_secrets,
+                installer=args.installer, precompile=getattr(args, "precompile", False) or None,
+                no_cache=args.no_cache, allow_secrets=args.allow_secrets,
                 serve=getattr(args, "serve", None), function=getattr(args, "function", None),
                 carry=getattr(args, "carry", []), push=getattr(args, "push", None),
                 verify=getattr(args, "verify", False), compose=getattr(args, "compose", []))

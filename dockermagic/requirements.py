@@ -86,6 +86,8 @@ class RequirementSet:
         missing: imports nothing installed provides: ``(module, cell, suggestion)``.
         problems: installs that cannot be reproduced from an index; they stop the build.
         notes: things worth saying that do not stop the build.
+        modules: the dotted modules the program imports from the standard library and its
+            requirements (not local modules), sorted; the image compiles their bytecode.
     """
 
     requirements: List[Requirement] = field(default_factory=list)
@@ -94,6 +96,7 @@ class RequirementSet:
     missing: List[Tuple[str, str, Optional[str]]] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    modules: List[str] = field(default_factory=list)
 
     def text(self):
         """The ``requirements.txt`` the image installs (stable: only names and versions)."""
@@ -471,10 +474,16 @@ def infer(cells, workdir, pip_lines=(), loaded_modules=(), python_version=None,
             chosen[req.key] = req
 
     direct = []
+    modules = set()
     for imp in imports:
-        if imp.module in stdlib or imp.module in result.local_modules or imp.module.startswith("_dockermagic"):
+        if imp.module in result.local_modules or imp.module.startswith("_dockermagic"):
+            continue
+        if imp.module in stdlib:
+            modules.add(imp.dotted or imp.module)
             continue
         names = installed.dists_for(imp.module, imp.dotted)
+        if names:
+            modules.add(imp.dotted or imp.module)
         if not names:
             if imp.optional:
                 result.notes.append(f"optional import '{imp.module}' ({imp.cell}) is not installed in "
@@ -528,4 +537,5 @@ def infer(cells, workdir, pip_lines=(), loaded_modules=(), python_version=None,
                     add(_requirement_for(installed.dist(dep_key), f"dependency of {dep_parent}", result.problems))
 
     result.requirements = sorted(chosen.values(), key=lambda r: r.key)
+    result.modules = sorted(modules)
     return result

@@ -17,6 +17,7 @@ die() { say "error: $*"; exit 1; }
 PYVER="${1:-$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')}"
 BASE="python:${PYVER}-slim"
 STANDIN_LABEL="org.dockermagic.standin"
+STANDIN_LAYOUT=2  # 2: pip on PATH, as in the official image
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
@@ -71,14 +72,49 @@ build_standin() {
   chroot "$root" ldconfig
   chroot "$root" /usr/local/bin/python3 -c 'import ssl, sqlite3, ctypes, venv, ensurepip' \
     || die "the stand-in's Python does not start"
+  # the official image has pip (and setuptools) on PATH and ships no .pyc files
+  chroot "$root" /usr/local/bin/python3 -m ensurepip --default-pip >/dev/null \
+    || die "ensurepip failed in the stand-in"
+  find "$root/usr/local" -depth -name __pycache__ -type d -exec rm -rf {} +
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -c . | docker import \
-    --change "LABEL ${STANDIN_LABEL}=debian-bookworm ${STANDIN_LABEL}.python=$full" \
+    --change "LABEL ${STANDIN_LABEL}=debian-bookworm ${STANDIN_LABEL}.python=$full ${STANDIN_LABEL}.layout=$STANDIN_LAYOUT" \
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["python3"]' \
     - "$BASE" >/dev/null
   say "stand-in ready: $BASE is Debian bookworm with Python $full (not the official image; no registry was reachable)"
+}
+
+build_uv_standin() {
+  # uv's own image holds only /uv and /uvx, the binaries of its wheel for this architecture
+  local dir version arch
+  version=${UV_IMAGE##*:}
+  arch=$(uname -m)
+  dir=$(mktemp -d /var/tmp/dockermagic-uv.XXXXXX)
+  trap 'rm -rf "$dir"' RETURN
+  say "building a local stand-in for $UV_IMAGE from the uv $version wheel"
+  python3 -m pip download -q --no-deps --only-binary :all: --platform "manylinux2014_$arch" \
+    --python-version 3.11 -d "$dir/wheel" "uv==$version" >/dev/null 2>&1 \
+    || { say "cannot download the uv $version wheel: builds will install uv with pip instead"; return 0; }
+  mkdir "$dir/root"
+  python3 - "$dir" <<'PY'
+import sys, zipfile, pathlib
+folder = pathlib.Path(sys.argv[1])
+wheel = next((folder / "wheel").glob("uv-*.whl"))
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.endswith(("/scripts/uv", "/scripts/uvx")):
+            target = folder / "root" / name.rsplit("/", 1)[1]
+            target.write_bytes(z.read(name))
+            target.chmod(0o755)
+PY
+  tar -C "$dir/root" -c uv uvx | docker import --change "LABEL ${STANDIN_LABEL}=uv" - "$UV_IMAGE" >/dev/null
+  say "stand-in ready: $UV_IMAGE (uv $version, not the official image; no registry was reachable)"
+}
+
+standin_layout() {
+  docker image inspect -f "{{ index .Config.Labels \"${STANDIN_LABEL}.layout\" }}" "$BASE" 2>/dev/null | grep -v '<no value>' || true
 }
 
 standin_python() {
@@ -92,7 +128,7 @@ if docker image inspect "$BASE" >/dev/null 2>&1; then
   if [ -n "$(docker image inspect -f "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$BASE" 2>/dev/null | grep -v '<no value>')" ]; then
     have=$(standin_python)
     # rebuild only a stand-in older than this Python (never flip-flop between two callers)
-    if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$have" "$WANT" | sort -V | tail -n 1)" = "$have" ]; then
+    if [ "$(standin_layout)" = "$STANDIN_LAYOUT" ] && [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$have" "$WANT" | sort -V | tail -n 1)" = "$have" ]; then
       say "$BASE present (local stand-in with Python $have)"
     else
       say "$BASE is an outdated local stand-in; rebuilding it"
@@ -106,4 +142,16 @@ elif timeout 120 docker pull "$BASE" >/dev/null 2>&1; then
 else
   say "cannot pull $BASE (no registry reachable)"
   build_standin
+fi
+
+# uv's image, which dockermagic's builder stage copies uv from when the engine has it
+UV_IMAGE=$(python3 -c 'from dockermagic.dockerfile import UV_IMAGE; print(UV_IMAGE)' 2>/dev/null || true)
+if [ -n "$UV_IMAGE" ]; then
+  if docker image inspect "$UV_IMAGE" >/dev/null 2>&1; then
+    say "$UV_IMAGE present"
+  elif timeout 60 docker pull "$UV_IMAGE" >/dev/null 2>&1; then
+    say "pulled $UV_IMAGE"
+  else
+    build_uv_standin
+  fi
 fi

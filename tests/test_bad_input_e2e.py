@@ -40,7 +40,8 @@ def test_failing_step_shows_step_exit_code_and_output_and_tags_nothing(docker_cl
     assert "pip install" in message and "exited with code 1" in message
     assert "dmtest-no-such-package-xyz" in message
     shown = run.text(3)
-    assert "No matching distribution found for dmtest-no-such-package-xyz" in shown  # the step's output
+    assert "dmtest-no-such-package-xyz was not found in the package registry" in shown  # the step's output (uv)
+    assert "dmtest-no-such-package-xyz is not on the package index the build uses" in shown  # the hint
     assert not docker_client.images.list(name=tag)
     layers = eval(run.text(4).strip().splitlines()[-1])
     assert layers, "the build made no layer before the failing step"

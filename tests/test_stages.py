@@ -1,6 +1,7 @@
 """Unit tests of the pure stages: tags, export, requirements, Dockerfile, progress, context, capture."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -161,16 +162,33 @@ def _render(**kw):
     return dockerfile.render(spec)
 
 
-def test_dockerfile_installs_before_copying_code_and_runs_as_non_root():
-    text = _render()
-    assert text.index("pip install") < text.index("COPY --chown=1000:1000 app/")
+@pytest.mark.parametrize("installer,uv_image", [("uv", dockerfile.UV_IMAGE), ("uv", None), ("pip", None)])
+def test_dockerfile_installs_before_copying_code_and_runs_as_non_root(installer, uv_image):
+    text = _render(installer=installer, pip_config=True, uv_config=True, ca_bundle=True, precompile=["pandas"],
+                   uv_image=uv_image)
+    # uv comes from its own image when the engine has it, else the base image's pip fetches it
+    assert (f"FROM {dockerfile.UV_IMAGE} AS uv\n" in text) == bool(uv_image)
+    assert ("--target /tmp/dockermagic/uv uv==" in text) == (installer == "uv" and not uv_image)
+    assert text.index("pip install") < text.index("COPY --chown=1000:1000 app/ /app/")
     assert "USER 1000" in text and text.rstrip().endswith('CMD ["python", "program.py"]')
-    final = text.split("\nFROM python:3.11-slim\n", 1)[1]
-    assert "/tmp/dockermagic" not in final  # CA bundle and pip settings stay in the builder
+    builder, final = text.split("\nFROM python:3.11-slim\n", 1)
+    assert "/tmp/dockermagic" not in final  # CA bundle and index settings stay in the builder
+    assert ("SSL_CERT_FILE=/tmp/dockermagic/ca-bundle.pem" in builder) == (installer == "uv")
+    # bytecode of the program's imports is written before the code arrives (a code edit keeps it)
+    assert final.index("precompile --owner 1000 pandas") < final.index("COPY --chown=1000:1000 app/ /app/")
 
 
-@pytest.mark.parametrize("kw", [{}, {"installer": "uv"}, {"expose": [5000], "healthcheck": ["python", "-c", "1"]},
-                                {"has_requirements": False}])
+def test_uv_config_carries_index_settings():
+    index = capture.IndexSettings(index_url="https://mirror/simple", extra_index_urls=["https://extra/simple"],
+                                  trusted_hosts=["mirror"])
+    text = context.uv_config(index)
+    assert text.splitlines() == ['index-url = "https://mirror/simple"', 'extra-index-url = ["https://extra/simple"]',
+                                 'allow-insecure-host = ["mirror"]']
+
+
+@pytest.mark.parametrize("kw", [{}, {"installer": "pip"}, {"uv_image": dockerfile.UV_IMAGE},
+                                {"expose": [5000], "healthcheck": ["python", "-c", "1"]},
+                                {"has_requirements": False}, {"precompile": ["numpy", "sklearn.linear_model"]}])
 def test_dockerfile_passes_hadolint(tmp_path, kw):
     path = tmp_path / "Dockerfile"
     path.write_text(_render(**kw))
@@ -181,7 +199,8 @@ def test_dockerfile_passes_hadolint(tmp_path, kw):
 def test_dockerfile_steps_join_continuations():
     steps = progress.dockerfile_steps(_render())
     assert steps[0] == "FROM python:3.11-slim AS builder"
-    assert any(s.startswith("RUN python -m venv /opt/venv && /opt/venv/bin/pip install") for s in steps)
+    assert any(s.startswith("RUN python -m venv --without-pip /opt/venv && { python -c")
+               for s in steps)
 
 
 # --- progress ---
@@ -267,3 +286,20 @@ def test_imports_and_data_files_inside_cell_magics_count(tmp_path):
     imports = requirements.find_imports(program.cells[0].code, "cell 1")
     assert [i.module for i in imports] == ["yaml"]
     assert list(context.find_data_files([program.cells[0].code], tmp_path).files) == ["rows.csv"]
+
+
+def test_precompile_reports_a_failing_import_and_goes_on(tmp_path):
+    runtime = Path(context.RUNTIME_SOURCE)
+    (tmp_path / "_dockermagic_runtime").symlink_to(runtime, target_is_directory=True)
+    (tmp_path / "boom.py").write_text("raise RuntimeError('needs libGL.so.1')\n")
+    out = subprocess.run(["python", "-m", "_dockermagic_runtime.precompile", "boom", "no_such_module_dm", "json"],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "dockermagic: import boom fails in the image: RuntimeError: needs libGL.so.1" in lines
+    assert any(line.startswith("dockermagic: import no_such_module_dm fails in the image: ModuleNotFoundError")
+               for line in lines)
+    assert lines[-1].startswith("dockermagic: bytecode for 1 of 3 imports")
+    # written although the image's environment turns bytecode off (the program's user cannot write it)
+    assert [p.name.split(".")[0] for p in (tmp_path / "__pycache__").iterdir()] == ["boom"]
