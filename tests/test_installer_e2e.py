@@ -36,3 +36,23 @@ def test_uv_from_its_image_from_pip_and_the_pip_installer(docker_client, noteboo
         # neither installer is left in the image's environment
         tools = docker_client.containers.run(image, ["ls", "/opt/venv/bin"], remove=True).decode().split()
         assert "uv" not in tools, (image, tools)
+
+
+def test_a_base_without_pip_still_gets_uv(docker_client, notebook_dir, tag):
+    base = f"{tag}-nopip:1"
+    folder = notebook_dir / "base"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM python:3.11-slim\nRUN python -m pip uninstall -y -q pip setuptools\n")
+    docker_client.images.build(path=str(folder), tag=base, rm=True)
+    cells = [
+        "from packaging.version import Version\nprint('parsed', Version('3.1'))",
+        "%load_ext dockermagic",
+        # no uv image: the builder must fetch uv itself, and this base has no pip to do it with
+        f"import os\nos.environ['DOCKERMAGIC_UV_IMAGE'] = ''\nimg = %dockerize -t {tag} --base {base} -q",
+        "print('ensurepip' in img.dockerfile, 'AS uv' in img.dockerfile)",
+    ]
+    result = execute(make_notebook(notebook_dir, cells))
+    for i in range(len(cells)):
+        assert not result.errors(i) and "UsageError" not in result.text(i), (i, result.text(i))
+    assert result.text(3).strip() == "True False"
+    assert "parsed 3.1" in docker_client.containers.run(tag, remove=True).decode()
