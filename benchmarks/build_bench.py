@@ -541,8 +541,12 @@ def cleanup(client, before, made, tags, tmp):
         c.remove(force=True)
     doomed = []
     for image in client.api.images():
-        if any(t in tags for t in image.get("RepoTags") or ()) and image["Id"] not in before:
+        mine = [t for t in image.get("RepoTags") or () if t in tags]
+        if mine and image["Id"] not in before:
             doomed.append(image["Id"])
+        elif mine:  # an image that was there before (uv's image as a stage): only the tag goes
+            for ref in mine:
+                client.api.remove_image(ref, noprune=True)
     for ref in reversed(made):  # final and builder-stage images of this run's own builds
         try:
             full = client.api.inspect_image(ref)["Id"]

@@ -171,7 +171,8 @@ def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
     """Build ``context`` as ``tag`` through the low-level streaming API.
 
     Every chunk goes to ``progress.feed`` and ``notify()`` is called after it. On a failed
-    step nothing is tagged and the layers this build made are removed.
+    step nothing is tagged and the layers this build made are removed. The image a rebuild
+    takes the tag from is removed when nothing else refers to it.
 
     Returns:
         the image (``docker.models.images.Image``).
@@ -179,6 +180,7 @@ def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
     Raises:
         BuildError: a step failed or the Dockerfile was refused.
     """
+    replaced = local_image(client, tag)
     args = build_args()
     if no_cache:
         # a fresh value of this argument reruns the install step only; a real no-cache build
@@ -217,7 +219,21 @@ def build(client, context, tag, progress, notify=lambda: None, no_cache=False):
                          build_log=progress.log,
                          log_tail=(step.log if step else progress.log)[-15:],
                          hint=build_hint(step.log if step else progress.log))
-    return client.images.get(progress.image_id)
+    built = client.images.get(progress.image_id)
+    if replaced is not None and replaced.id != built.id:
+        _remove_if_orphaned(client, replaced.id)
+    return built
+
+
+def _remove_if_orphaned(client, image_id):
+    """Remove an image of dockermagic's that a rebuild took the tag from, unless it still has
+    another tag or a container uses it (the engine refuses then)."""
+    try:
+        image = client.images.get(image_id)
+        if not image.tags and LABEL in (image.labels or {}):
+            client.images.remove(image_id, noprune=False)
+    except (APIError, NotFound, _SdkImageNotFound):
+        pass
 
 
 def _stop_step(client, progress, wait=3.0):

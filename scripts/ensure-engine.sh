@@ -44,7 +44,7 @@ build_standin() {
   # A stand-in for python:X.Y-slim: Debian bookworm (minbase) with this machine's own CPython
   # (same version as the kernel, down to the micro version) installed under /usr/local, as
   # the official image does. Only the standard library is copied, never site-packages.
-  local prefix full root
+  local prefix full root old
   prefix=$(python3 -c 'import sys; print(sys.base_prefix)')
   full=$(python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
   [ "${full%.*}" = "$PYVER" ] || die "cannot pull $BASE and this machine's python3 is $full, not $PYVER"
@@ -77,12 +77,15 @@ build_standin() {
     || die "ensurepip failed in the stand-in"
   find "$root/usr/local" -depth -name __pycache__ -type d -exec rm -rf {} +
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  old=$(docker image inspect -f '{{.Id}}' "$BASE" 2>/dev/null || true)
   tar -C "$root" -c . | docker import \
     --change "LABEL ${STANDIN_LABEL}=debian-bookworm ${STANDIN_LABEL}.python=$full ${STANDIN_LABEL}.layout=$STANDIN_LAYOUT" \
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["python3"]' \
     - "$BASE" >/dev/null
+  # the stand-in it replaces goes too, unless images built on it still need it
+  [ -z "$old" ] || docker rmi "$old" >/dev/null 2>&1 || true
   say "stand-in ready: $BASE is Debian bookworm with Python $full (not the official image; no registry was reachable)"
 }
 

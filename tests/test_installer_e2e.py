@@ -56,3 +56,25 @@ def test_a_base_without_pip_still_gets_uv(docker_client, notebook_dir, tag):
         assert not result.errors(i) and "UsageError" not in result.text(i), (i, result.text(i))
     assert result.text(3).strip() == "True False"
     assert "parsed 3.1" in docker_client.containers.run(tag, remove=True).decode()
+
+
+def test_a_rebuild_removes_the_image_it_replaced_unless_it_is_still_tagged(docker_client, notebook_dir, tag):
+    cells = [
+        "x = 1",
+        "%load_ext dockermagic",
+        f"a = %dockerize -t {tag} -q",
+        "x = 2",
+        f"b = %dockerize -t {tag} -q",
+        "x = 3",
+        f"import docker\ndocker.from_env().images.get(b.image_id).tag('{tag}-kept')\nc = %dockerize -t {tag} -q",
+        "print(a.image_id, b.image_id, c.image_id)",
+    ]
+    result = execute(make_notebook(notebook_dir, cells))
+    for i in range(len(cells)):
+        assert not result.errors(i) and "UsageError" not in result.text(i), (i, result.text(i))
+    a, b, c = result.text(7).split()
+    assert len({a, b, c}) == 3
+    present = {image.id for image in docker_client.images.list(all=True)}
+    assert a not in present  # untagged by the rebuild: removed, not left dangling
+    assert b in present and docker_client.images.get(b).tags == [f"{tag}-kept:latest"]
+    assert c in present
