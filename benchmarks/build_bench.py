@@ -20,7 +20,7 @@ dockermagic generates) are built two ways:
       CMD ["python", "heart_roc.py"]  # from jupyter nbconvert --to script
 
 * **dockermagic**, through its Python API outside a kernel
-  (``dockermagic.dockerize(notebook=..., shell=None)``), with ``installer="uv"`` (the default),
+  (``dockermagic.dockerize(notebook=..., kernel=KernelContext())``), with ``installer="uv"`` (the default),
   ``installer="uv", precompile=True`` (the bytecode of the program's imports compiled at build
   time: faster starts, slower first build) and ``installer="pip"``, so defaults are chosen on
   numbers.
@@ -98,6 +98,7 @@ def log(msg):
 
 # ---------------------------------------------------------------- measuring helpers
 
+
 class _Counter:
     """A write-only file object that only counts bytes (for the context tar)."""
 
@@ -122,13 +123,15 @@ def context_bytes(folder):
     """Bytes of the tar the Docker SDK sends for ``APIClient.build(path=folder)``."""
     from docker.api.build import process_dockerfile
     from docker.utils import tar
+
     folder = str(folder)
     exclude = None
     ignore = os.path.join(folder, ".dockerignore")
     if os.path.exists(ignore):  # the same parsing as docker.api.build.BuildApiMixin.build
         with open(ignore) as f:
-            exclude = [line.strip() for line in f.read().splitlines()
-                       if line.strip() and not line.strip().startswith("#")]
+            exclude = [
+                line.strip() for line in f.read().splitlines() if line.strip() and not line.strip().startswith("#")
+            ]
     counter = _Counter()
     tar(folder, exclude=exclude, dockerfile=process_dockerfile(None, folder), fileobj=counter)
     return counter.n
@@ -137,6 +140,7 @@ def context_bytes(folder):
 def tree_digest(folder):
     """sha256 over every file's relative path and content under ``folder``."""
     from dockermagic.context import folder_digest
+
     return folder_digest(folder)
 
 
@@ -175,12 +179,21 @@ class Builds:
     def build(self, path, tag, nocache, buildargs=None, retry=True):
         """Build and time it. Returns ``(seconds, image id, cached steps, step times)``."""
         from dockermagic import engine
+
         args = dict(engine.build_args())
         args.update(buildargs or {})
         started = time.monotonic()
         lines, error, ids, steps = [], None, [], []
-        for chunk in self.api.build(path=str(path), tag=tag, nocache=nocache, rm=True, forcerm=True,
-                                    pull=False, decode=True, buildargs=args or None):
+        for chunk in self.api.build(
+            path=str(path),
+            tag=tag,
+            nocache=nocache,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            buildargs=args or None,
+        ):
             if "stream" in chunk:
                 lines.append(chunk["stream"])
                 if chunk["stream"].startswith("Step "):
@@ -201,18 +214,19 @@ class Builds:
             tail = "".join(lines)[-3000:]
             raise SystemExit(f"build of {tag} failed: {error}\n--- log tail ---\n{tail}")
         cached = "".join(lines).count("Using cache")
-        timed = [(text, (steps[i + 1][1] if i + 1 < len(steps) else ended) - t0)
-                 for i, (text, t0) in enumerate(steps)]
+        timed = [(text, (steps[i + 1][1] if i + 1 < len(steps) else ended) - t0) for i, (text, t0) in enumerate(steps)]
         return seconds, ids[-1], cached, timed
 
 
 # ---------------------------------------------------------------- the benchmark
+
 
 def dockerize_retrying(builds, **kwargs):
     """``dockermagic.dockerize`` (a real build), again once if another process removed the
     dangling builder-stage image mid-build (the tests' session clean-up does that)."""
     import dockermagic
     from dockermagic.errors import BuildError
+
     try:
         return dockermagic.dockerize(**kwargs)
     except BuildError as exc:
@@ -226,8 +240,10 @@ def dockerize_retrying(builds, **kwargs):
 def nbconvert(project):
     """``jupyter nbconvert --to script``; returns its wall time."""
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "script", "--log-level", "ERROR",
-                    str(project / NOTEBOOK)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "script", "--log-level", "ERROR", str(project / NOTEBOOK)],
+        check=True,
+    )
     # the example's metadata has no language_info.file_extension, so nbconvert writes .txt
     txt = (project / SCRIPT).with_suffix(".txt")
     if txt.exists():
@@ -253,8 +269,9 @@ def edit_notebook(path, old, new):
 def import_seconds(client, tag):
     """Wall time of importing the example's stack in a fresh container of ``tag``."""
     started = time.monotonic()
-    container = client.containers.run(tag, ["python", "-c", IMPORT_CHECK], detach=True,
-                                      labels={"org.dockermagic.bench": "1"})
+    container = client.containers.run(
+        tag, ["python", "-c", IMPORT_CHECK], detach=True, labels={"org.dockermagic.bench": "1"}
+    )
     try:
         code = container.wait().get("StatusCode")
         if code != 0:
@@ -299,6 +316,7 @@ def median(values):
 def run(args):
     import dockermagic
     from dockermagic import engine
+    from dockermagic.request import KernelContext
 
     t_start = time.monotonic()
     client = engine.connect()
@@ -314,34 +332,47 @@ def run(args):
     try:
         # ------------------------------------------------------------ setup (not timed)
         project = tmp / "project"
-        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(
-            ".ipynb_checkpoints", "__pycache__", "dockermagic-outputs", "metrics.csv"))
+        shutil.copytree(
+            EXAMPLE,
+            project,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "dockermagic-outputs", "metrics.csv"),
+        )
         nb_path = project / NOTEBOOK
         labels = client.images.get(BASE).attrs["Config"].get("Labels") or {}
         if labels.get(STANDIN_LABEL):
             if not labels.get(STANDIN_LABEL + ".layout"):
                 raise SystemExit(f"{BASE} is an old local stand-in without pip: run scripts/ensure-engine.sh")
-            notes.append(f"{BASE} is this machine's local stand-in (no registry reachable): Debian bookworm "
-                         "with the kernel's CPython and pip, no .pyc files, as in the official image")
+            notes.append(
+                f"{BASE} is this machine's local stand-in (no registry reachable): Debian bookworm "
+                "with the kernel's CPython and pip, no .pyc files, as in the official image"
+            )
         from dockermagic.dockerfile import UV_IMAGE
+
         uv_image = engine.local_image(client, UV_IMAGE)
         if uv_image is None:
             notes.append(f"{UV_IMAGE} is not on the engine: dockermagic's builder installs uv with pip")
         elif (uv_image.attrs["Config"].get("Labels") or {}).get(STANDIN_LABEL):
-            notes.append(f"{UV_IMAGE} is this machine's local stand-in (the uv wheel's binaries), present "
-                         "before timing starts like the base image")
+            notes.append(
+                f"{UV_IMAGE} is this machine's local stand-in (the uv wheel's binaries), present "
+                "before timing starts like the base image"
+            )
         naive_args = {}
         log("warming dockermagic's per-environment kernel baseline (cached once per environment)")
-        dockermagic.dockerize(notebook=str(nb_path), dry_run=True, shell=None)
+        dockermagic.dockerize(notebook=str(nb_path), dry_run=True, kernel=KernelContext())
 
         # ------------------------------------------------------------ export both ways
         contexts = {}
         prepare = {}
         for variant in ("uv", "uv-precompile", "pip"):
             started = time.monotonic()
-            img = dockermagic.dockerize(notebook=str(nb_path), tag=f"{PREFIX}dm-{variant}",
-                                        installer=variant.split("-")[0], precompile=variant.endswith("precompile"),
-                                        shell=None, context=str(tmp / f"ctx-{variant}"))
+            img = dockermagic.dockerize(
+                notebook=str(nb_path),
+                tag=f"{PREFIX}dm-{variant}",
+                installer=variant.split("-")[0],
+                precompile=variant.endswith("precompile"),
+                kernel=KernelContext(),
+                context=str(tmp / f"ctx-{variant}"),
+            )
             prepare[variant] = time.monotonic() - started
             contexts[variant] = Path(img.context)
         requirements = (contexts["uv"] / "requirements.txt").read_text()
@@ -350,8 +381,10 @@ def run(args):
         shutil.copy(HOST_CA, project / "ca.pem")
         (project / "Dockerfile").write_text(NAIVE_DOCKERFILE)
         prepare["naive"] = nbconvert(project)
-        log(f"requirements: {n_reqs} pinned lines; dockermagic prepare {prepare['uv']:.2f} s, "
-            f"naive nbconvert {prepare['naive']:.2f} s")
+        log(
+            f"requirements: {n_reqs} pinned lines; dockermagic prepare {prepare['uv']:.2f} s, "
+            f"naive nbconvert {prepare['naive']:.2f} s"
+        )
 
         # ------------------------------------------------------------ cold builds
         deadline = time.monotonic() + args.wait_for_idle
@@ -374,8 +407,9 @@ def run(args):
                 path = project if variant == "naive" else contexts[variant]
                 log(f"cold build {rep + 1}/{args.repeat}: {variant}")
                 load0 = os.getloadavg()[0]
-                seconds, image_id, _, timed = builds.build(path, tag, nocache=True,
-                                                           buildargs=naive_args if variant == "naive" else None)
+                seconds, image_id, _, timed = builds.build(
+                    path, tag, nocache=True, buildargs=naive_args if variant == "naive" else None
+                )
                 created_tags.add(tag)
                 cold[variant].append(seconds)
                 cold_ids[variant] = image_id
@@ -395,8 +429,13 @@ def run(args):
         # Not timed. Then the edit, and dockermagic's rebuild at once (other processes on this
         # engine remove images; the naive rebuild reinstalls everything anyway).
         log("dockermagic: first dockerize() of the notebook (fills its own cache path; not timed)")
-        first = dockerize_retrying(builds, notebook=str(nb_path), tag=PREFIX + "dm-uv:latest", shell=None,
-                                   progress=builds.progress)
+        first = dockerize_retrying(
+            builds,
+            notebook=str(nb_path),
+            tag=PREFIX + "dm-uv:latest",
+            kernel=KernelContext(),
+            on_progress=builds.progress,
+        )
         created_tags.add(PREFIX + "dm-uv:latest")
         if first.cached_steps is not None:
             log(f"  {first.build_seconds:.2f} s, cached steps {first.cached_steps}")
@@ -404,31 +443,46 @@ def run(args):
         log(f"notebook edited: {CODE_EDIT[0]!r} -> {CODE_EDIT[1]!r}")
         # dockermagic: the real API call
         started = time.monotonic()
-        img = dockerize_retrying(builds, notebook=str(nb_path), tag=PREFIX + "dm-uv:latest", shell=None,
-                                 progress=builds.progress)
+        img = dockerize_retrying(
+            builds,
+            notebook=str(nb_path),
+            tag=PREFIX + "dm-uv:latest",
+            kernel=KernelContext(),
+            on_progress=builds.progress,
+        )
         dm_total = time.monotonic() - started
         dm_build = img.build_seconds
         if (Path(img.context) / "requirements.txt").read_text() != requirements:
             notes.append("WARNING: the rebuild's requirements.txt differs from the cold build's")
         program = (Path(img.context) / "app" / "program.py").read_text()
         assert CODE_EDIT[1] in program, "the rebuilt program lacks the edit"
-        log(f"dockermagic rebuild: dockerize() {dm_total:.2f} s, engine part {dm_build:.2f} s, "
-            f"cached steps {img.cached_steps}")
+        log(
+            f"dockermagic rebuild: dockerize() {dm_total:.2f} s, engine part {dm_build:.2f} s, "
+            f"cached steps {img.cached_steps}"
+        )
         from dockermagic.progress import dockerfile_steps
-        install_step = next(i + 1 for i, text in enumerate(dockerfile_steps(img.dockerfile))
-                            if "install" in text and text.startswith("RUN"))
+
+        install_step = next(
+            i + 1
+            for i, text in enumerate(dockerfile_steps(img.dockerfile))
+            if "install" in text and text.startswith("RUN")
+        )
         if install_step not in (img.cached_steps or []):
-            notes.append(f"INVALID rebuild measurement: dockermagic's install step ({install_step}) was not "
-                         "taken from the cache (its layers were removed by another process?)")
+            notes.append(
+                f"INVALID rebuild measurement: dockermagic's install step ({install_step}) was not "
+                "taken from the cache (its layers were removed by another process?)"
+            )
         # naive: re-export the script, docker build with the cache
         naive_export = nbconvert(project)
         assert CODE_EDIT[1] in (project / SCRIPT).read_text()
-        naive_build, _, naive_cached, _ = builds.build(project, PREFIX + "naive:latest", nocache=False,
-                                                    buildargs=naive_args)
+        naive_build, _, naive_cached, _ = builds.build(
+            project, PREFIX + "naive:latest", nocache=False, buildargs=naive_args
+        )
         created_tags.add(PREFIX + "naive:latest")
         log(f"naive rebuild: export {naive_export:.2f} s + build {naive_build:.1f} s (cached steps {naive_cached})")
-        results["rebuild"] = dict(naive_build=naive_build, naive_total=naive_export + naive_build,
-                                  dm_build=dm_build, dm_total=dm_total)
+        results["rebuild"] = dict(
+            naive_build=naive_build, naive_total=naive_export + naive_build, dm_build=dm_build, dm_total=dm_total
+        )
 
         # ------------------------------------------------------------ build context bytes
         ctx = {"naive": [context_bytes(project)]}
@@ -437,16 +491,16 @@ def run(args):
         started = time.monotonic()
         ctx["naive"].append(context_bytes(project))
         naive_tar_seconds = time.monotonic() - started
-        img = dockermagic.dockerize(notebook=str(nb_path), shell=None,
-                                    context=str(tmp / "ctx-unrelated"))
+        img = dockermagic.dockerize(notebook=str(nb_path), kernel=KernelContext(), context=str(tmp / "ctx-unrelated"))
         shutil.rmtree(project / "scratch")  # the 1 GiB goes as soon as it is measured
         # the same (edited) notebook without the unrelated files
-        img0 = dockermagic.dockerize(notebook=str(nb_path), shell=None,
-                                     context=str(tmp / "ctx-plain"))
+        img0 = dockermagic.dockerize(notebook=str(nb_path), kernel=KernelContext(), context=str(tmp / "ctx-plain"))
         ctx["dm"] = [context_bytes(img0.context), context_bytes(img.context)]
         dm_digest = [tree_digest(Path(c) / "app") for c in (img0.context, img.context)]
-        log(f"context bytes naive {ctx['naive']}, dockermagic {ctx['dm']} "
-            f"(naive tar of the folder took {naive_tar_seconds:.1f} s)")
+        log(
+            f"context bytes naive {ctx['naive']}, dockermagic {ctx['dm']} "
+            f"(naive tar of the folder took {naive_tar_seconds:.1f} s)"
+        )
 
         # ------------------------------------------------------------ the table
         cm = {k: median(v) for k, v in cold.items()}
@@ -470,49 +524,80 @@ def run(args):
 
         cols = ["uv (default)", "uv --precompile", "pip"]
         print()
-        print(f"dockermagic vs naive Dockerfile, {NOTEBOOK} ({n_reqs} pinned requirements), "
-              f"cold builds: median of {args.repeat}; ratio = dockermagic / naive")
+        print(
+            f"dockermagic vs naive Dockerfile, {NOTEBOOK} ({n_reqs} pinned requirements), "
+            f"cold builds: median of {args.repeat}; ratio = dockermagic / naive"
+        )
         print(f"{'':<34} {'naive':>10} " + " ".join(f"{c:>22}" for c in cols) + f"  {'target':>7}")
         print(f"{'':<34} {'':>10} " + " ".join(f"{'value  ratio':>22}" for _ in cols))
         v = {}
-        v["cold"] = ratio_row("cold build (no cache)", cm["naive"],
-                              [cm["uv"], cm["uv-precompile"], cm["pip"]], TARGETS["cold"], fmt_s)
-        ratio_row("cold, incl. export", cm["naive"] + prepare["naive"],
-                  [cm[k] + prepare[k] for k in ("uv", "uv-precompile", "pip")], TARGETS["cold"], fmt_s)
-        v["rebuild"] = ratio_row("code-only rebuild (engine build)", rb["naive_build"],
-                                 [rb["dm_build"], None, None], TARGETS["rebuild"], fmt_s)
-        v["rebuild_total"] = ratio_row("code-only rebuild (whole call)", rb["naive_total"],
-                                       [rb["dm_total"], None, None], TARGETS["rebuild"], fmt_s)
-        v["size"] = ratio_row("image size", sizes["naive"],
-                              [sizes["uv"], sizes["uv-precompile"], sizes["pip"]], TARGETS["size"], fmt_mb)
-        ratio_row("import stack in fresh container", imports["naive"],
-                  [imports["uv"], imports["uv-precompile"], imports["pip"]], None, fmt_s)
-        ratio_row("context bytes, notebook folder", ctx["naive"][0], [ctx["dm"][0], None, None], None,
-                  fmt_bytes)
-        ratio_row(f"context bytes, +{fmt_bytes(unrelated)} unrelated", ctx["naive"][1],
-                  [ctx["dm"][1], None, None], None, fmt_bytes)
+        v["cold"] = ratio_row(
+            "cold build (no cache)", cm["naive"], [cm["uv"], cm["uv-precompile"], cm["pip"]], TARGETS["cold"], fmt_s
+        )
+        ratio_row(
+            "cold, incl. export",
+            cm["naive"] + prepare["naive"],
+            [cm[k] + prepare[k] for k in ("uv", "uv-precompile", "pip")],
+            TARGETS["cold"],
+            fmt_s,
+        )
+        v["rebuild"] = ratio_row(
+            "code-only rebuild (engine build)",
+            rb["naive_build"],
+            [rb["dm_build"], None, None],
+            TARGETS["rebuild"],
+            fmt_s,
+        )
+        v["rebuild_total"] = ratio_row(
+            "code-only rebuild (whole call)", rb["naive_total"], [rb["dm_total"], None, None], TARGETS["rebuild"], fmt_s
+        )
+        v["size"] = ratio_row(
+            "image size", sizes["naive"], [sizes["uv"], sizes["uv-precompile"], sizes["pip"]], TARGETS["size"], fmt_mb
+        )
+        ratio_row(
+            "import stack in fresh container",
+            imports["naive"],
+            [imports["uv"], imports["uv-precompile"], imports["pip"]],
+            None,
+            fmt_s,
+        )
+        ratio_row("context bytes, notebook folder", ctx["naive"][0], [ctx["dm"][0], None, None], None, fmt_bytes)
+        ratio_row(
+            f"context bytes, +{fmt_bytes(unrelated)} unrelated",
+            ctx["naive"][1],
+            [ctx["dm"][1], None, None],
+            None,
+            fmt_bytes,
+        )
         independent = ctx["dm"][0] == ctx["dm"][1] and dm_digest[0] == dm_digest[1]
-        print(f"{'context independent of unrelated':<34} naive +{ctx['naive'][1] - ctx['naive'][0]} B; "
-              f"dockermagic +{ctx['dm'][1] - ctx['dm'][0]} B, app/ digest "
-              f"{'same' if dm_digest[0] == dm_digest[1] else 'DIFFERENT'}  "
-              f"{'PASS' if independent else 'FAIL'}")
+        print(
+            f"{'context independent of unrelated':<34} naive +{ctx['naive'][1] - ctx['naive'][0]} B; "
+            f"dockermagic +{ctx['dm'][1] - ctx['dm'][0]} B, app/ digest "
+            f"{'same' if dm_digest[0] == dm_digest[1] else 'DIFFERENT'}  "
+            f"{'PASS' if independent else 'FAIL'}"
+        )
         print()
         if args.repeat > 1:
-            print("cold builds, every run: " + "; ".join(
-                f"{k} " + ", ".join(f"{s:.1f}" for s in cold[k]) for k in order))
-        print(f"prepare (capture + requirements + context / nbconvert): "
-              + ", ".join(f"{k} {v:.2f} s" for k, v in prepare.items()))
+            print(
+                "cold builds, every run: " + "; ".join(f"{k} " + ", ".join(f"{s:.1f}" for s in cold[k]) for k in order)
+            )
+        print(
+            "prepare (capture + requirements + context / nbconvert): "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in prepare.items())
+        )
         faster = cm["pip"] / cm["uv"] if cm["uv"] else 0
-        print(f"uv vs pip, dockermagic cold build: uv {cm['uv']:.1f} s, pip {cm['pip']:.1f} s "
-              f"(uv {faster:.2f}x faster)")
+        print(
+            f"uv vs pip, dockermagic cold build: uv {cm['uv']:.1f} s, pip {cm['pip']:.1f} s (uv {faster:.2f}x faster)"
+        )
         for variant in order:
             top = sorted(step_times[variant], key=lambda st: -st[1])[:2]
             print(f"slowest steps, cold {variant}: " + "; ".join(f"{t:.1f} s {text}" for text, t in top))
-        print("load average (1 min) before/after each cold build: "
-              + ", ".join(f"{a:.1f}/{b:.1f}" for a, b in loads))
+        print("load average (1 min) before/after each cold build: " + ", ".join(f"{a:.1f}/{b:.1f}" for a, b in loads))
         if builds.retried:
-            notes.append("built again after another process removed a builder-stage image mid-build: "
-                         + ", ".join(map(str, builds.retried)))
+            notes.append(
+                "built again after another process removed a builder-stage image mid-build: "
+                + ", ".join(map(str, builds.retried))
+            )
         for note in notes:
             print("note: " + note)
         verdict_targets = {
@@ -536,6 +621,7 @@ def cleanup(client, before, made, tags, tmp):
     (builder stages included; dockermagic's calls report theirs through ``progress``), and the
     temporary folder (unrelated files included). Nothing that existed before the run is touched."""
     from docker.errors import APIError, NotFound
+
     # containers of the import check are removed as they finish; any left by an interrupt:
     for c in client.containers.list(all=True, filters={"label": "org.dockermagic.bench=1"}):
         c.remove(force=True)
@@ -570,11 +656,17 @@ def cleanup(client, before, made, tags, tmp):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="cold builds per variant (median shown)")
-    parser.add_argument("--unrelated-gib", type=float, default=1.0,
-                        help="size of the unrelated files beside the notebook (GiB)")
-    parser.add_argument("--wait-for-idle", type=float, default=0, metavar="SECONDS",
-                        help="before the timed builds, wait up to this long for the 1-minute load "
-                             "average to drop below 1.5 (other builds on the engine skew timings)")
+    parser.add_argument(
+        "--unrelated-gib", type=float, default=1.0, help="size of the unrelated files beside the notebook (GiB)"
+    )
+    parser.add_argument(
+        "--wait-for-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before the timed builds, wait up to this long for the 1-minute load "
+        "average to drop below 1.5 (other builds on the engine skew timings)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep images and the temporary folder")
     return run(parser.parse_args(argv))
 

@@ -38,7 +38,7 @@ What it does
      Dockerfile with those requirements (Pillow unpinned) must make the notebook fail, or
      the case does not test what it claims to.
 4. Times requirement inference for a generated notebook of 300 code cells and a
-   ``%dockerize`` cell: ``dockermagic.api.plan`` (capture, hidden-state check against the
+   ``%dockerize`` cell: ``dockermagic.planning.plan`` (capture, hidden-state check against the
    kernel's history, export, requirements, data files: everything a build needs short of
    writing and building), with an IPython shell whose history is the notebook run top to
    bottom, in a process with no network: ``unshare -n`` when possible, and
@@ -111,6 +111,7 @@ def say(text):
 
 # --- the benchmark kernel's virtualenv -----------------------------------------------------
 
+
 def _stamp():
     digest = hashlib.sha256(KERNEL_REQUIREMENTS.read_bytes())
     digest.update((REPO / "pyproject.toml").read_bytes())
@@ -148,10 +149,15 @@ def base_python():
     """
     if os.environ.get("DMBENCH_PYTHON"):
         return os.environ["DMBENCH_PYTHON"]
-    probe = "import sysconfig, os, sys; print(os.path.isdir(os.path.join(sysconfig.get_paths()['stdlib'], 'site-packages')))"
+    probe = (
+        "import sysconfig, os, sys; "
+        "print(os.path.isdir(os.path.join(sysconfig.get_paths()['stdlib'], 'site-packages')))"
+    )
     for candidate in ("/usr/bin/python%d.%d" % sys.version_info[:2], sys.executable):
         try:
-            proc = subprocess.run([candidate, "-c", probe + "; import venv, ensurepip"], capture_output=True, text=True, timeout=30)
+            proc = subprocess.run(
+                [candidate, "-c", probe + "; import venv, ensurepip"], capture_output=True, text=True, timeout=30
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         if proc.returncode == 0 and proc.stdout.strip() == "False":
@@ -164,6 +170,7 @@ def in_venv():
 
 
 # --- the corpus ----------------------------------------------------------------------------
+
 
 def canon(name):
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -178,8 +185,11 @@ class Case:
         self.truth_names = [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
         self.truth = {canon(n) for n in self.truth_names}
         control = folder / "control-requirements.txt"
-        self.control = [l.strip() for l in control.read_text().splitlines()
-                        if l.strip() and not l.strip().startswith("#")] if control.exists() else None
+        self.control = (
+            [l.strip() for l in control.read_text().splitlines() if l.strip() and not l.strip().startswith("#")]
+            if control.exists()
+            else None
+        )
 
 
 def load_corpus(only=()):
@@ -234,6 +244,7 @@ def ratio(a, b):
 
 
 # --- engine helpers ----------------------------------------------------------------------
+
 
 def docker_client():
     import docker
@@ -301,19 +312,12 @@ BENCH_CELLS = [
     # program is the cells above it), so the instrumentation never reaches the image.
     # The dry run records the requirement set even when the build then fails.
     """%load_ext dockermagic
-import dockermagic.engine as _dmb_engine
-_dmb_layers = []
-_dmb_real_build = _dmb_engine.build
-def _dmb_recording_build(client, context, tag, progress, *args, **kwargs):
-    try:
-        return _dmb_real_build(client, context, tag, progress, *args, **kwargs)
-    finally:
-        _dmb_layers.extend(progress.new_layers)
-_dmb_engine.build = _dmb_recording_build
 _dmb_plan = %dockerize -t {tag} --dry-run
 _dmb_img = %dockerize -t {tag} -q""",
     """import json as _dmb_json
-_dmb_out = {{"layers": _dmb_layers}}
+import dockermagic.api as _dmb_api
+_dmb_build = _dmb_api.last_build()
+_dmb_out = {{"layers": _dmb_build.layers if _dmb_build is not None else []}}
 if "_dmb_plan" in globals():  # the requirements, even when the build then fails
     _dmb_out.update(notes=_dmb_plan.notes, requirements=[[r.name, r.version, r.origin] for r in _dmb_plan.requirements])
 if "_dmb_img" in globals():
@@ -347,10 +351,18 @@ def execute_dockermagic(case_dir, work, tag):
     kernels = Path(tempfile.mkdtemp(prefix="dmbench-kernels-"))
     spec = kernels / "dmbench" / "kernel.json"
     spec.parent.mkdir()
-    spec.write_text(json.dumps({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                                "display_name": "dmbench", "language": "python"}))
-    env = dict(os.environ, JPY_SESSION_NAME=str(path), XDG_CACHE_HOME=str(CACHE / "xdg"),
-               PYDEVD_DISABLE_FILE_VALIDATION="1")
+    spec.write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "dmbench",
+                "language": "python",
+            }
+        )
+    )
+    env = dict(
+        os.environ, JPY_SESSION_NAME=str(path), XDG_CACHE_HOME=str(CACHE / "xdg"), PYDEVD_DISABLE_FILE_VALIDATION="1"
+    )
     km = KernelManager(kernel_name="dmbench", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
     client = NotebookClient(nb, km=km, timeout=900, allow_errors=True, resources={"metadata": {"path": str(work)}})
     started = time.monotonic()
@@ -369,24 +381,33 @@ def execute_dockermagic(case_dir, work, tag):
                 (result["kernel_errors"] if i < n_corpus else result["errors"]).append(message)
             elif out.output_type == "stream":
                 if out.name == "stderr" and "UsageError:" in out.text:  # IPython prints these, no traceback
-                    message = out.text[out.text.index("UsageError:"):].strip()
+                    message = out.text[out.text.index("UsageError:") :].strip()
                     (result["kernel_errors"] if i < n_corpus else result["errors"]).append(message)
                 for line in out.text.splitlines():
                     if line.startswith("DMBENCH-BUILD "):
-                        result["build"] = json.loads(line[len("DMBENCH-BUILD "):])
+                        result["build"] = json.loads(line[len("DMBENCH-BUILD ") :])
                     elif line.startswith("DMBENCH-RUN "):
-                        result["run"] = json.loads(line[len("DMBENCH-RUN "):])
+                        result["run"] = json.loads(line[len("DMBENCH-RUN ") :])
     return result
 
 
 def run_dockermagic(case, workroot):
     work = workroot / "dockermagic" / case.name
     out = workroot / f"dockermagic-{case.name}.json"
-    proc = subprocess.run([sys.executable, __file__, "--execute-dockermagic", str(case.folder), str(work),
-                           case.tag, str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--execute-dockermagic", str(case.folder), str(work), case.tag, str(out)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0 or not out.exists():
-        return {"requirements": [], "runs": False, "why": f"benchmark error: {proc.stderr.strip()[-300:]}",
-                "layers": [], "seconds": None, "notes": []}
+        return {
+            "requirements": [],
+            "runs": False,
+            "why": f"benchmark error: {proc.stderr.strip()[-300:]}",
+            "layers": [],
+            "seconds": None,
+            "notes": [],
+        }
     raw = json.loads(out.read_text())
     build = raw["build"] or {}
     run = raw["run"]
@@ -399,8 +420,15 @@ def run_dockermagic(case, workroot):
         why = "%dockerize failed: " + (raw["errors"][0] if raw["errors"] else "no image")
     elif not runs:
         why = last_line((run or {}).get("logs", "")) or (raw["errors"][0] if raw["errors"] else "did not run")
-    return {"requirements": [r[0] for r in reqs], "detail": reqs, "runs": runs, "why": why,
-            "layers": build.get("layers") or [], "seconds": raw["seconds"], "notes": build.get("notes") or []}
+    return {
+        "requirements": [r[0] for r in reqs],
+        "detail": reqs,
+        "runs": runs,
+        "why": why,
+        "layers": build.get("layers") or [],
+        "seconds": raw["seconds"],
+        "notes": build.get("notes") or [],
+    }
 
 
 def last_line(text):
@@ -443,24 +471,44 @@ def run_pipreqs(case, workroot, base, offline):
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(case.folder, work, ignore=shutil.ignore_patterns(*BENCH_FILES))
     bindir = Path(sys.executable).parent
-    subprocess.run([str(bindir / "jupyter"), "nbconvert", "--to", "script", "notebook.ipynb"], cwd=work,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(bindir / "jupyter"), "nbconvert", "--to", "script", "notebook.ipynb"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
     (work / "notebook.ipynb").unlink()
     # pipreqs --use-local, offline: what it writes when it may not query PyPI
-    proc = subprocess.run(offline + [str(bindir / "pipreqs"), "--use-local", "--print", str(work)],
-                          capture_output=True, text=True, env=dict(os.environ, HTTPS_PROXY="http://127.0.0.1:9",
-                                                                   HTTP_PROXY="http://127.0.0.1:9"))
+    proc = subprocess.run(
+        offline + [str(bindir / "pipreqs"), "--use-local", "--print", str(work)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9"),
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"pipreqs failed on {case.name}: {proc.stderr[-500:]}")
     lines = [l.strip() for l in proc.stdout.splitlines() if l.strip()]
-    requirements = [re.split(r"[=<>~!]", l, 1)[0] for l in lines]
-    default = json.loads(subprocess.run(offline + [sys.executable, "-c", PIPREQS_DEFAULT_SNIPPET, str(work)],
-                                        capture_output=True, text=True, check=True).stdout)
+    requirements = [re.split(r"[=<>~!]", l, maxsplit=1)[0] for l in lines]
+    default = json.loads(
+        subprocess.run(
+            offline + [sys.executable, "-c", PIPREQS_DEFAULT_SNIPPET, str(work)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     local = {canon(n) for n in default["local"]}
-    result = {"requirements": requirements, "lines": lines, "default_names": default["local"] + default["pypi"],
-              "pypi_lookups": default["pypi"], "pypi_duplicates": [n for n in default["pypi"] if canon(n) in local],
-              "runs": False, "why": "", "layers": []}
-    result.update(build_and_run_naive(work, lines, PREFIX + "pipreqs-" + case.tag[len(PREFIX):], base))
+    result = {
+        "requirements": requirements,
+        "lines": lines,
+        "default_names": default["local"] + default["pypi"],
+        "pypi_lookups": default["pypi"],
+        "pypi_duplicates": [n for n in default["pypi"] if canon(n) in local],
+        "runs": False,
+        "why": "",
+        "layers": [],
+    }
+    result.update(build_and_run_naive(work, lines, PREFIX + "pipreqs-" + case.tag[len(PREFIX) :], base))
     return result
 
 
@@ -501,10 +549,14 @@ def run_control(case, workroot, base):
     work = workroot / "control" / case.name
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(case.folder, work, ignore=shutil.ignore_patterns(*BENCH_FILES))
-    subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "script", "notebook.ipynb"],
-                   cwd=work, check=True, capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "script", "notebook.ipynb"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
     (work / "notebook.ipynb").unlink()
-    result = build_and_run_naive(work, case.control, PREFIX + "control-" + case.tag[len(PREFIX):], base)
+    result = build_and_run_naive(work, case.control, PREFIX + "control-" + case.tag[len(PREFIX) :], base)
     result["requirements"] = case.control
     return result
 
@@ -520,18 +572,27 @@ def make_big_notebook(folder, n=300):
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python", "file_extension": ".py", "mimetype": "text/x-python",
-                                    "nbconvert_exporter": "python", "pygments_lexer": "ipython3"}
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import csv, json, os, re\nfrom pathlib import Path\nimport yaml\nfrom bs4 import BeautifulSoup\n"
-        "from PIL import Image\nfrom toolz import groupby\nimport tabulate\nfrom dateutil import parser\n"
-        "import attr\nimport requests\nimport more_itertools\nimport six"))
+    nb.metadata["language_info"] = {
+        "name": "python",
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+    }
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import csv, json, os, re\nfrom pathlib import Path\nimport yaml\nfrom bs4 import BeautifulSoup\n"
+            "from PIL import Image\nfrom toolz import groupby\nimport tabulate\nfrom dateutil import parser\n"
+            "import attr\nimport requests\nimport more_itertools\nimport six"
+        )
+    )
     templates = [
         "values_{i} = [n * {i} for n in range(20)]\ntotal_{i} = sum(values_{i})\ntotal_{i}",
         "def describe_{i}(v):\n    return yaml.safe_dump({{'cell': {i}, 'value': v}})\nprint(describe_{i}({i}))",
         "rows_{i} = [[k, k ** 2] for k in range({i} % 7 + 2)]\nprint(tabulate.tabulate(rows_{i}))",
         "%time ordered_{i} = sorted(range({i}), key=lambda x: -x)",
-        "stamp_{i} = parser.parse('2024-01-{d:02d}')\ngroups_{i} = groupby(lambda x: x % 3, range({i}))\nlen(groups_{i})",
+        "stamp_{i} = parser.parse('2024-01-{d:02d}')\n"
+        "groups_{i} = groupby(lambda x: x % 3, range({i}))\nlen(groups_{i})",
         "@attr.s(auto_attribs=True)\nclass Row{i}:\n    a: int = {i}\n    b: str = 'x'\nRow{i}()",
         "soup_{i} = BeautifulSoup('<p>cell {i}</p>', 'html.parser')\nsoup_{i}.p.get_text()",
         "chunks_{i} = list(more_itertools.chunked(range({i}), 4))\nif chunks_{i}:\n    print(len(chunks_{i}))",
@@ -584,7 +645,9 @@ def time_300_cells(out_file):
         import_started = time.perf_counter()
         from IPython.core.interactiveshell import InteractiveShell
 
-        from dockermagic import api, capture, export, requirements
+        from dockermagic import capture, export, planning, requirements
+        from dockermagic.request import BuildRequest, KernelContext
+
         import_seconds = time.perf_counter() - import_started
         # A shell whose history is the notebook run top to bottom, as in the kernel that ran
         # it (the cells are not executed here): plan() takes the kernel path, with the
@@ -597,8 +660,12 @@ def time_300_cells(out_file):
         shell.history_manager.input_hist_raw[:] = [""] + sources
         shell.history_manager.input_hist_parsed[:] = [""] + sources
 
+        kernel = KernelContext(shell=shell, current_cell=DOCKERIZE_300)
+        request = BuildRequest(notebook=str(path), tag="dmbench-300-cells", dry_run=True)
+
         def plan():
-            return api.plan(str(path), "dmbench-300-cells", shell=shell, current_cell=DOCKERIZE_300)
+            built = planning.plan(capture.capture(kernel, request.notebook), request)
+            return built.image, built.context
 
         # cold: a fresh cache, so the one-time measurement of the kernel's baseline modules runs
         os.environ["XDG_CACHE_HOME"] = str(folder / "cold-cache")
@@ -610,18 +677,30 @@ def time_300_cells(out_file):
             started = time.perf_counter()
             image, _ = plan()
             warm.append(time.perf_counter() - started)
-        cap = capture.capture(shell, str(path), current_cell=DOCKERIZE_300)
+        cap = capture.capture(kernel, str(path))
         program = export.export_script(cap.cells, source=cap.source)
         infer_times = []
         for _ in range(5):
             started = time.perf_counter()
-            requirements.infer(program.cells, cap.workdir, program.pip_lines, cap.loaded_modules,
-                               cap.python_version, program.uses_ipython)
+            requirements.infer(
+                program.cells,
+                cap.workdir,
+                program.pip_lines,
+                cap.loaded_modules,
+                cap.python_version,
+                program.uses_ipython,
+            )
             infer_times.append(time.perf_counter() - started)
-        result = {"cells": len(cap.cells), "cold": cold, "warm": statistics.median(warm),
-                  "infer": statistics.median(infer_times), "import": import_seconds,
-                  "requirements": [str(r) for r in image.requirements], "notes": image.notes,
-                  "connect_attempts": attempts}
+        result = {
+            "cells": len(cap.cells),
+            "cold": cold,
+            "warm": statistics.median(warm),
+            "infer": statistics.median(infer_times),
+            "import": import_seconds,
+            "requirements": [str(r) for r in image.requirements],
+            "notes": image.notes,
+            "connect_attempts": attempts,
+        }
     finally:
         socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
     # pipreqs on the same notebook, for comparison: nbconvert to a script, then pipreqs --use-local
@@ -637,9 +716,12 @@ def time_300_cells(out_file):
 
 def run_timing(workroot, offline):
     out = workroot / "timing.json"
-    proc = subprocess.run(offline + [sys.executable, __file__, "--time-300", str(out)],
-                          capture_output=True, text=True, env=dict(os.environ, HTTPS_PROXY="http://127.0.0.1:9",
-                                                                   HTTP_PROXY="http://127.0.0.1:9"))
+    proc = subprocess.run(
+        offline + [sys.executable, __file__, "--time-300", str(out)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9"),
+    )
     if proc.returncode != 0 or not out.exists():
         return {"error": proc.stderr.strip()[-800:]}
     result = json.loads(out.read_text())
@@ -649,12 +731,21 @@ def run_timing(workroot, offline):
 
 # --- the report --------------------------------------------------------------------------
 
+
 def report(cases, results, timing, wall):
     w = max(len(c.name) for c in cases) + 1
-    head = (f"{'notebook':<{w}} {'truth':>5} | {'dockermagic':^21} | {'pipreqs --use-local':^21} | {'pipreqs default*':^13}")
-    sub = (f"{'':<{w}} {'':>5} | {'P':>5} {'R':>5} {'runs':>9} | {'P':>5} {'R':>5} {'runs':>9} | {'P':>5} {'R':>5}")
-    lines = ["", "Requirements benchmark: dockermagic vs pipreqs alone, same notebooks, same kernel environment",
-             "", head, sub, "-" * len(sub)]
+    head = (
+        f"{'notebook':<{w}} {'truth':>5} | {'dockermagic':^21} | {'pipreqs --use-local':^21} | {'pipreqs default*':^13}"
+    )
+    sub = f"{'':<{w}} {'':>5} | {'P':>5} {'R':>5} {'runs':>9} | {'P':>5} {'R':>5} {'runs':>9} | {'P':>5} {'R':>5}"
+    lines = [
+        "",
+        "Requirements benchmark: dockermagic vs pipreqs alone, same notebooks, same kernel environment",
+        "",
+        head,
+        sub,
+        "-" * len(sub),
+    ]
     totals = {k: [0, 0, 0] for k in ("dm", "pr", "pd")}
     ran = {"dm": 0, "pr": 0}
     details = []
@@ -678,27 +769,46 @@ def report(cases, results, timing, wall):
         details.append(f"{case.name}: truth = {', '.join(case.truth_names) or '(nothing)'}")
         direct = [f"{n}=={v} ({o})" for n, v, o in dm.get("detail", []) if not o.startswith("dependency of")]
         deps = [n for n, v, o in dm.get("detail", []) if o.startswith("dependency of")]
-        details.append(f"  dockermagic: {'; '.join(direct) or '(none)'}"
-                       + (f"  + declared deps: {', '.join(deps)}" if deps else ""))
+        details.append(
+            f"  dockermagic: {'; '.join(direct) or '(none)'}"
+            + (f"  + declared deps: {', '.join(deps)}" if deps else "")
+        )
         if dm["score"]["missed"] or dm["score"]["extras"]:
-            details.append(f"    missed: {', '.join(dm['score']['missed']) or '-'}; extra: {', '.join(dm['score']['extras']) or '-'}")
+            details.append(
+                f"    missed: {', '.join(dm['score']['missed']) or '-'}; "
+                f"extra: {', '.join(dm['score']['extras']) or '-'}"
+            )
         if dm["why"]:
             details.append(f"    fails: {dm['why']}")
         details.append(f"  pipreqs --use-local: {', '.join(pr['lines']) or '(empty)'}")
         if pr["score"]["missed"] or pr["score"]["extras"]:
-            details.append(f"    missed: {', '.join(pr['score']['missed']) or '-'}; extra: {', '.join(pr['score']['extras']) or '-'}")
+            details.append(
+                f"    missed: {', '.join(pr['score']['missed']) or '-'}; "
+                f"extra: {', '.join(pr['score']['extras']) or '-'}"
+            )
         if pr["why"]:
             details.append(f"    fails: {pr['why']}")
         if pr["pypi_lookups"]:
             dup = pr.get("pypi_duplicates") or []
-            details.append(f"  pipreqs default would ask PyPI for: {', '.join(pr['pypi_lookups'])} and pin the newest release"
-                           + (f"; {', '.join(dup)} also found locally (pipreqs compares the lower-cased name with the installed name as spelled), "
-                              "so written twice with two pins" if dup else ""))
+            details.append(
+                f"  pipreqs default would ask PyPI for: {', '.join(pr['pypi_lookups'])} and pin the newest release"
+                + (
+                    f"; {', '.join(dup)} also found locally (pipreqs compares the lower-cased name "
+                    "with the installed name as spelled), "
+                    "so written twice with two pins"
+                    if dup
+                    else ""
+                )
+            )
         control = r.get("control")
         if control:
-            verdict = "fails, as the case intends" if not control["runs"] else "RUNS: the case no longer tests what it claims"
-            details.append(f"  control, plain Dockerfile with {', '.join(control['requirements'])} (newest release): "
-                           f"{verdict}" + (f" ({control['why']})" if control["why"] else ""))
+            verdict = (
+                "fails, as the case intends" if not control["runs"] else "RUNS: the case no longer tests what it claims"
+            )
+            details.append(
+                f"  control, plain Dockerfile with {', '.join(control['requirements'])} (newest release): "
+                f"{verdict}" + (f" ({control['why']})" if control["why"] else "")
+            )
     lines.append("-" * len(sub))
     tot = f"{'total (micro)':<{w}} {sum(len(c.truth) for c in cases):>5} |"
     for key in ("dm", "pr"):
@@ -708,9 +818,15 @@ def report(cases, results, timing, wall):
     tot += f" {ratio(tp, tp + fp):>5.2f} {ratio(tp, tp + fn):>5.2f}"
     lines.append(tot)
     lines.append("")
-    lines.append("* pipreqs default = its names when it may ask PyPI for what it cannot find locally (computed offline,")
-    lines.append("  every look-up assumed to resolve to the project of that name); not built, it would need the network.")
-    lines.append("P/R count the directly needed distributions (benchmarks/requirements_bench.py docstring has the rule).")
+    lines.append(
+        "* pipreqs default = its names when it may ask PyPI for what it cannot find locally (computed offline,"
+    )
+    lines.append(
+        "  every look-up assumed to resolve to the project of that name); not built, it would need the network."
+    )
+    lines.append(
+        "P/R count the directly needed distributions (benchmarks/requirements_bench.py docstring has the rule)."
+    )
     lines.append("")
     lines += details
     lines.append("")
@@ -718,30 +834,51 @@ def report(cases, results, timing, wall):
         lines.append(f"300-cell notebook: timing failed: {timing['error']}")
     else:
         verdict = "PASS" if timing["warm"] < 1.0 and not timing["connect_attempts"] else "FAIL"
-        lines.append(f"300-cell notebook ({timing['cells']} cells), dockermagic inference with no network "
-                     f"({'unshare -n' if timing['isolated'] else 'socket.connect blocked only'}; "
-                     f"connection attempts: {len(timing['connect_attempts'])}):")
-        lines.append(f"  api.plan() {timing['warm']:.3f} s  [{verdict}: target < 1 s]   "
-                     f"requirements.infer() alone {timing['infer']:.3f} s")
-        lines.append(f"  first plan() in a new environment {timing['cold']:.3f} s (includes the one-time, cached "
-                     f"measurement of the kernel's baseline modules); importing dockermagic {timing['import']:.3f} s")
-        lines.append(f"  pipreqs --use-local on the same notebook (nbconvert script): {timing['pipreqs']:.3f} s; "
-                     f"dockermagic found {len(timing['requirements'])} pinned requirements")
-    vanished = [f"{name} ({tool})" for name, r in results.items() for tool, t in r.items()
-                if isinstance(t, dict) and ENGINE_TROUBLE.search(t.get("why") or "")]
-    retried = [f"{name} ({tool})" for name, r in results.items() for tool, t in r.items()
-               if isinstance(t, dict) and t.get("retried")]
+        lines.append(
+            f"300-cell notebook ({timing['cells']} cells), dockermagic inference with no network "
+            f"({'unshare -n' if timing['isolated'] else 'socket.connect blocked only'}; "
+            f"connection attempts: {len(timing['connect_attempts'])}):"
+        )
+        lines.append(
+            f"  capture+plan {timing['warm']:.3f} s  [{verdict}: target < 1 s]   "
+            f"requirements.infer() alone {timing['infer']:.3f} s"
+        )
+        lines.append(
+            f"  first plan() in a new environment {timing['cold']:.3f} s (includes the one-time, cached "
+            f"measurement of the kernel's baseline modules); importing dockermagic {timing['import']:.3f} s"
+        )
+        lines.append(
+            f"  pipreqs --use-local on the same notebook (nbconvert script): {timing['pipreqs']:.3f} s; "
+            f"dockermagic found {len(timing['requirements'])} pinned requirements"
+        )
+    vanished = [
+        f"{name} ({tool})"
+        for name, r in results.items()
+        for tool, t in r.items()
+        if isinstance(t, dict) and ENGINE_TROUBLE.search(t.get("why") or "")
+    ]
+    retried = [
+        f"{name} ({tool})"
+        for name, r in results.items()
+        for tool, t in r.items()
+        if isinstance(t, dict) and t.get("retried")
+    ]
     if retried:
-        lines.append(f"built again after engine trouble (a layer or the base image removed by another user of "
-                     f"the engine): {', '.join(retried)}")
+        lines.append(
+            f"built again after engine trouble (a layer or the base image removed by another user of "
+            f"the engine): {', '.join(retried)}"
+        )
     if vanished:
-        lines.append(f"WARNING: the engine lost an image these builds needed (another user of the engine?); "
-                     f"these results are not valid: {', '.join(vanished)}")
+        lines.append(
+            f"WARNING: the engine lost an image these builds needed (another user of the engine?); "
+            f"these results are not valid: {', '.join(vanished)}"
+        )
     lines.append(f"benchmark wall time: {wall:.0f} s")
     print("\n".join(lines), flush=True)
 
 
 # --- main --------------------------------------------------------------------------------
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -792,13 +929,17 @@ def main(argv=None):
             for case, tool, future in jobs:
                 results[case.name][tool] = result = future.result()
                 layers += result.get("layers", [])
-                say(f"{case.name:<18} {tool:<12} {'runs' if result['runs'] else 'FAILS'}"
-                    + (f" ({result['why']})" if result["why"] else ""))
+                say(
+                    f"{case.name:<18} {tool:<12} {'runs' if result['runs'] else 'FAILS'}"
+                    + (f" ({result['why']})" if result["why"] else "")
+                )
         # A shared engine: someone else's image removal can prune a cached layer a build of
         # ours is standing on ("unknown parent image ID"). Such a build is redone once, alone.
-        tasks = {"dockermagic": lambda c: run_dockermagic(c, workroot),
-                 "pipreqs": lambda c: run_pipreqs(c, workroot, base, offline),
-                 "control": lambda c: run_control(c, workroot, base)}
+        tasks = {
+            "dockermagic": lambda c: run_dockermagic(c, workroot),
+            "pipreqs": lambda c: run_pipreqs(c, workroot, base, offline),
+            "control": lambda c: run_control(c, workroot, base),
+        }
         for case, tool, _ in jobs:
             first = results[case.name][tool]
             if ENGINE_TROUBLE.search(first.get("why") or ""):
@@ -806,8 +947,10 @@ def main(argv=None):
                 results[case.name][tool] = result = tasks[tool](case)
                 result["retried"] = first["why"]
                 layers += result.get("layers", [])
-                say(f"{case.name:<18} {tool:<12} {'runs' if result['runs'] else 'FAILS'}"
-                    + (f" ({result['why']})" if result["why"] else ""))
+                say(
+                    f"{case.name:<18} {tool:<12} {'runs' if result['runs'] else 'FAILS'}"
+                    + (f" ({result['why']})" if result["why"] else "")
+                )
         say("timing inference on a 300-cell notebook")
         timing = run_timing(workroot, offline)
     finally:

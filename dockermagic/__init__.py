@@ -6,22 +6,12 @@ In IPython or Jupyter::
     img = %dockerize -t heart-roc
     run = %docker_run heart-roc
 
-From Python: :func:`dockerize` and :func:`run`.
+From Python: :func:`dockerize`, :func:`run` and :func:`sweep`; in a notebook,
+:func:`record` makes a value part of a run's result.
 """
 
 from ._version import __version__
-
-
-def dockerize(*args, **kwargs):
-    from .api import dockerize as _dockerize
-
-    return _dockerize(*args, **kwargs)
-
-
-def run(*args, **kwargs):
-    from .api import run as _run
-
-    return _run(*args, **kwargs)
+from .api import dockerize, record, run, sweep
 
 
 def load_ipython_extension(ipython):
@@ -35,4 +25,4 @@ def unload_ipython_extension(ipython):
     """Nothing to undo; present so ``%reload_ext dockermagic`` works."""
 
 
-__all__ = ["__version__", "dockerize", "run", "load_ipython_extension"]
+__all__ = ["__version__", "dockerize", "run", "sweep", "record", "load_ipython_extension"]

@@ -17,8 +17,13 @@ SERVICES = {
         "image": "postgres:16",
         "environment": {"POSTGRES_PASSWORD": "postgres"},
         "healthcheck": ["CMD-SHELL", "pg_isready -U postgres"],
-        "program_env": {"PGHOST": "postgres", "PGPORT": "5432", "PGUSER": "postgres", "PGPASSWORD": "postgres",
-                        "DATABASE_URL": "postgresql://postgres:postgres@postgres:5432/postgres"},
+        "program_env": {
+            "PGHOST": "postgres",
+            "PGPORT": "5432",
+            "PGUSER": "postgres",
+            "PGPASSWORD": "postgres",
+            "DATABASE_URL": "postgresql://postgres:postgres@postgres:5432/postgres",
+        },
     },
     "redis": {
         "image": "redis:7",
@@ -35,8 +40,10 @@ def parse(specs):
     for spec in specs:
         name, _, image = spec.partition("=")
         if name not in SERVICES:
-            raise DockermagicError(f"--compose {name}: unknown service; choose from {', '.join(sorted(SERVICES))} "
-                                   "(NAME=IMAGE to use another image)")
+            raise DockermagicError(
+                f"--compose {name}: unknown service; choose from {', '.join(sorted(SERVICES))} "
+                "(NAME=IMAGE to use another image)"
+            )
         chosen[name] = image or SERVICES[name]["image"]
     return chosen
 
@@ -64,16 +71,21 @@ def render(tag, services, name):
         if spec["environment"]:
             lines.append("    environment:")
             lines += [f"      {k}: {_quote(v)}" for k, v in spec["environment"].items()]
-        lines += ["    healthcheck:", "      test: [" + ", ".join(_quote(t) for t in spec["healthcheck"]) + "]",
-                  "      interval: 2s", "      timeout: 5s", "      retries: 30"]
+        lines += [
+            "    healthcheck:",
+            "      test: [" + ", ".join(_quote(t) for t in spec["healthcheck"]) + "]",
+            "      interval: 2s",
+            "      timeout: 5s",
+            "      retries: 30",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def write(folder, tag, services):
     """Write ``<image name>.compose.yaml`` in ``folder``; return its path."""
-    from .tags import slug
+    from .reference import ImageRef, slug
 
-    path = Path(folder) / f"{slug(tag.split(':')[0].rsplit('/', 1)[-1])}.compose.yaml"
+    path = Path(folder) / f"{slug(ImageRef.parse(tag).short)}.compose.yaml"
     if path.exists() and not path.read_text().startswith(HEADER.split(":")[0]):
         raise DockermagicError(f"{path} exists and was not written by dockermagic: move it away first")
     path.write_text(render(tag, services, path.name))

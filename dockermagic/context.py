@@ -23,24 +23,79 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from .errors import DockermagicError
+from .layout import BUILD_SUPPORT, RUNTIME_PACKAGE
 
 MARKER = "dockermagic-context.json"
 RUNTIME_SOURCE = Path(__file__).parent / "runtime"
 #: files that never enter an image
-SECRET_PATTERNS = (".env", ".env.*", "*.env", ".git", ".ssh", "id_rsa*", "id_dsa*", "id_ecdsa*",
-                   "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx", ".aws", ".azure", ".gcloud",
-                   "credentials", "credentials.json", ".netrc", ".pypirc", ".npmrc", ".docker",
-                   ".kube", "*.kubeconfig", "service-account*.json", ".git-credentials")
-SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".dockermagic", "dockermagic-outputs", ".venv",
-             "venv", "node_modules", ".mypy_cache", ".pytest_cache"}
+SECRET_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.env",
+    ".git",
+    ".ssh",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    ".aws",
+    ".azure",
+    ".gcloud",
+    "credentials",
+    "credentials.json",
+    ".netrc",
+    ".pypirc",
+    ".npmrc",
+    ".docker",
+    ".kube",
+    "*.kubeconfig",
+    "service-account*.json",
+    ".git-credentials",
+)
+SKIP_DIRS = {
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".dockermagic",
+    "dockermagic-outputs",
+    ".venv",
+    "venv",
+    "node_modules",
+    ".mypy_cache",
+    ".pytest_cache",
+}
 #: methods whose first argument is a file the program writes, not one it reads
-WRITE_CALLS = {"to_csv", "to_parquet", "to_excel", "to_json", "to_pickle", "to_feather", "to_html",
-               "to_latex", "to_markdown", "to_hdf", "to_stata", "to_xml", "savefig", "write_text",
-               "write_bytes", "imsave", "imwrite", "savez", "savez_compressed", "save", "dump",
-               "to_file", "mkdir", "makedirs"}
+WRITE_CALLS = {
+    "to_csv",
+    "to_parquet",
+    "to_excel",
+    "to_json",
+    "to_pickle",
+    "to_feather",
+    "to_html",
+    "to_latex",
+    "to_markdown",
+    "to_hdf",
+    "to_stata",
+    "to_xml",
+    "savefig",
+    "write_text",
+    "write_bytes",
+    "imsave",
+    "imwrite",
+    "savez",
+    "savez_compressed",
+    "save",
+    "dump",
+    "to_file",
+    "mkdir",
+    "makedirs",
+}
 LARGE_FILE = 200 * 1024 * 1024
 
 
@@ -59,9 +114,9 @@ class DataFiles:
         too_large: relative paths over the size limit, not copied.
     """
 
-    files: Dict[str, Path] = field(default_factory=dict)
-    refused: List[str] = field(default_factory=list)
-    too_large: List[str] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    too_large: list[str] = field(default_factory=list)
 
 
 def _written_strings(tree):
@@ -76,8 +131,9 @@ def _written_strings(tree):
         if name in WRITE_CALLS:
             written.add(first.value)
         elif name == "open":
-            mode = node.args[1] if len(node.args) > 1 else next(
-                (k.value for k in node.keywords if k.arg == "mode"), None)
+            mode = (
+                node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
             if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax"):
                 written.add(first.value)
     return written
@@ -100,7 +156,7 @@ def find_data_files(codes, workdir, extra=(), limit=LARGE_FILE):
     """
     workdir = Path(workdir).resolve()
     found = DataFiles()
-    from .requirements import cell_magic_body
+    from .imports import cell_magic_body
 
     names = list(extra)
     pending = list(codes)
@@ -119,7 +175,7 @@ def find_data_files(codes, workdir, extra=(), limit=LARGE_FILE):
                 if value and len(value) < 300 and "\n" not in value and not value.startswith(("http:", "https:")):
                     names.append(value)
     for name in dict.fromkeys(names):
-        candidate = (workdir / name)
+        candidate = workdir / name
         try:
             resolved = candidate.resolve()
             inside = resolved.relative_to(workdir)
@@ -143,8 +199,12 @@ def find_data_files(codes, workdir, extra=(), limit=LARGE_FILE):
 def _copy(src, dest):
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
-        shutil.copytree(src, dest, dirs_exist_ok=True,
-                        ignore=lambda d, names: [n for n in names if n in SKIP_DIRS or is_secret_path(n)])
+        shutil.copytree(
+            src,
+            dest,
+            dirs_exist_ok=True,
+            ignore=lambda d, names: [n for n in names if n in SKIP_DIRS or is_secret_path(n)],
+        )
     else:
         shutil.copy2(src, dest)
 
@@ -171,17 +231,15 @@ class ContextPlan:
         support_files: ``{path under .dockermagic/: text}`` for the builder stage.
         support_copies: ``{path under .dockermagic/: source path}`` (CA bundle, wheels).
         binary_files: ``{path under app/: bytes}`` (carried objects).
-        spec: the :class:`dockermagic.dockerfile.DockerfileSpec` the Dockerfile was rendered from.
     """
 
     dockerfile: str
     requirements: str
-    program_files: Dict[str, str]
-    copies: Dict[str, Path] = field(default_factory=dict)
-    support_files: Dict[str, str] = field(default_factory=dict)
-    support_copies: Dict[str, Path] = field(default_factory=dict)
-    binary_files: Dict[str, bytes] = field(default_factory=dict)
-    spec: Optional[object] = None
+    program_files: dict[str, str]
+    copies: dict[str, Path] = field(default_factory=dict)
+    support_files: dict[str, str] = field(default_factory=dict)
+    support_copies: dict[str, Path] = field(default_factory=dict)
+    binary_files: dict[str, bytes] = field(default_factory=dict)
 
 
 def pip_config(index):
@@ -194,7 +252,7 @@ def pip_config(index):
     if index.trusted_hosts:
         lines.append("trusted-host = " + " ".join(index.trusted_hosts))
     if index.ca_bundle:
-        lines.append("cert = /tmp/dockermagic/ca-bundle.pem")
+        lines.append(f"cert = {BUILD_SUPPORT}/ca-bundle.pem")
     return "\n".join(lines) + "\n"
 
 
@@ -232,8 +290,9 @@ def write_context(plan, folder, own_folder=False):
         if not folder.is_dir():
             raise DockermagicError(f"--context {folder} is a file, not a folder")
         if any(folder.iterdir()) and not (folder / MARKER).is_file() and not own_folder:
-            raise DockermagicError(f"--context {folder} is not empty and was not written by dockermagic: "
-                                   "name a new or empty folder")
+            raise DockermagicError(
+                f"--context {folder} is not empty and was not written by dockermagic: name a new or empty folder"
+            )
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -241,8 +300,7 @@ def write_context(plan, folder, own_folder=False):
         (staging / "requirements.txt").write_text(plan.requirements)
         app = staging / "app"
         app.mkdir()
-        shutil.copytree(RUNTIME_SOURCE, app / "_dockermagic_runtime",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(RUNTIME_SOURCE, app / RUNTIME_PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for rel, src in plan.copies.items():
             _copy(Path(src), app / rel)
         for rel, text in plan.program_files.items():
@@ -259,10 +317,21 @@ def write_context(plan, folder, own_folder=False):
         for rel, src in plan.support_copies.items():
             _copy(Path(src), support / rel)
         (staging / ".dockerignore").write_text("# everything in this folder was put here by dockermagic\n")
-        (staging / MARKER).write_text(json.dumps(
-            {"app": folder_digest(app), "support": folder_digest(support), "requirements": plan.requirements,
-             "dockerfile": hashlib.sha256("".join(line for line in plan.dockerfile.splitlines(True)
-                                                  if "image.created" not in line).encode()).hexdigest()}, indent=1))
+        (staging / MARKER).write_text(
+            json.dumps(
+                {
+                    "app": folder_digest(app),
+                    "support": folder_digest(support),
+                    "requirements": plan.requirements,
+                    "dockerfile": hashlib.sha256(
+                        "".join(
+                            line for line in plan.dockerfile.splitlines(True) if "image.created" not in line
+                        ).encode()
+                    ).hexdigest(),
+                },
+                indent=1,
+            )
+        )
         old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")

@@ -1,18 +1,29 @@
 """Live views of builds and runs in the notebook (HTML) or a terminal (plain text).
 
 Only this module and the magics talk to IPython's display. A view is a callable: pass it
-as ``progress=`` to :func:`dockermagic.dockerize` or :func:`dockermagic.run`.
+as ``on_progress=`` to :func:`dockermagic.dockerize` or :func:`dockermagic.run`.
 """
 
 import html
 import sys
 import time
+import uuid
 
 from .results import human_size
 
+#: the MIME type of every progress, result and error payload (the JupyterLab panel reads it)
 MIME = "application/vnd.dockermagic.progress+json"
-_ICONS = {"pending": "·", "cached": "♻", "running": "▶", "done": "✔", "failed": "✘"}
-_COLORS = {"pending": "#888", "cached": "#2a7", "running": "#06c", "done": "#2a7", "failed": "#c22"}
+#: at most this many updates a second, unless a phase or a step's state changes
+MAX_UPDATES_PER_SECOND = 4
+_ICONS = {"pending": "·", "cached": "♻", "running": "▶", "done": "✔", "failed": "✘", "interrupted": "■"}
+_COLORS = {
+    "pending": "#888",
+    "cached": "#2a7",
+    "running": "#06c",
+    "done": "#2a7",
+    "failed": "#c22",
+    "interrupted": "#c70",
+}
 
 
 def in_notebook():
@@ -25,49 +36,107 @@ def in_notebook():
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def build_html(state):
-    """HTML of a :class:`~dockermagic.progress.BuildProgress`."""
-    d = state.to_dict()
+#: what each phase of a build is called in a live view
+PHASE_WORDS = {
+    "capture": "reading the notebook",
+    "requirements": "working out requirements",
+    "context": "writing the build context",
+    "pull": "pulling the base image",
+    "send": "sending the context to the engine",
+    "build": "building",
+    "done": "built",
+    "failed": "build failed",
+    "interrupted": "interrupted",
+}
+_CELL = "padding:1px 6px;text-align:left;vertical-align:top"
+_LOG = (
+    "margin:2px 0 4px 0;padding:4px 6px;max-height:14em;overflow:auto;font-size:85%;text-align:left;"
+    "white-space:pre-wrap;word-break:break-all"
+)
+
+
+def _headline(d) -> str:
+    """One line on where the build is: the phase, the step, the wall time."""
+    words = PHASE_WORDS.get(d["phase"], d["phase"])
+    steps = d["steps"]
+    running = next((s for s in steps if s["state"] == "running"), None)
+    if d["phase"] == "build" and running is not None:
+        words = f"building step {running['n']} of {len(steps)}"
+    line = f"<b>{html.escape(d['tag'] or 'image')}</b>: {words} ({d['elapsed']:.1f} s)"
+    if d["phase"] == "done":
+        cached = [s["n"] for s in steps if s["state"] == "cached"]
+        line += f", {human_size(d['size'])}"
+        if cached:
+            line += f", {len(cached)} of {len(steps)} steps from cache"
+        if d.get("engine_seconds") is not None:
+            line += f"; the engine's part {d['engine_seconds']:.1f} s"
+    return line
+
+
+def _step_rows(d) -> str:
     rows = []
     for step in d["steps"]:
         color = _COLORS.get(step["state"], "#888")
-        secs = "" if step["seconds"] is None else f"{step['seconds']:.1f} s"
-        rows.append(f"<tr><td style='color:{color};text-align:center'>{_ICONS.get(step['state'], '')}</td>"
-                    f"<td style='text-align:left;color:{color}'>{step['state']}</td>"
-                    f"<td style='text-align:right'>{secs}</td>"
-                    f"<td style='text-align:left'><code>{html.escape(step['instruction'][:160])}</code></td></tr>")
-        if step["log"] and step["state"] in ("running", "failed"):
+        secs = "" if step["seconds"] is None else f"{step['seconds']:.1f}&nbsp;s"
+        instruction = html.escape(step["instruction"])
+        rows.append(
+            f"<tr><td style='{_CELL};color:{color};text-align:center'>{_ICONS.get(step['state'], '')}</td>"
+            f"<td style='{_CELL};color:{color};white-space:nowrap'>{step['state']}</td>"
+            f"<td style='{_CELL};white-space:nowrap;text-align:right'>{secs}</td>"
+            f"<td style='{_CELL};white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:0' "
+            f"title='{instruction}'><code>{instruction}</code></td></tr>"
+        )
+        if step["log"] and step["state"] in ("running", "failed", "interrupted"):
             bg = "#fee" if step["state"] == "failed" else "#f6f6f6"
-            rows.append(f"<tr><td></td><td colspan=3><pre style='margin:0;max-height:14em;overflow:auto;"
-                        f"background:{bg};font-size:85%'>{html.escape(chr(10).join(step['log'][-15:]))}</pre></td></tr>")
+            text = html.escape(chr(10).join(step["log"][-15:]))
+            rows.append(
+                f"<tr><td></td><td colspan=3 style='{_CELL}'><pre style='{_LOG};background:{bg}'>{text}</pre></td></tr>"
+            )
+    return "".join(rows)
+
+
+def build_html(d, log=()):
+    """HTML of a build payload (``BuildProgress.to_dict()``), with the full ``log`` once it ended.
+
+    While building, every step shows on one line (long instructions end in an ellipsis; the
+    whole text is their tooltip) and the running step's latest output shows under it. A
+    successful build folds into its one-line summary (click to see the steps); a failed one
+    stays open with the failing step's output.
+    """
+    finished = d["phase"] in ("done", "failed", "interrupted")
     pulls = ""
-    if d["pull"]:
-        items = "".join(f"<li><code>{html.escape(layer)}</code> {html.escape(p['status'])}"
-                        + (f" {human_size(p['current'])}/{human_size(p['total'])}" if p.get("total") else "")
-                        + "</li>" for layer, p in d["pull"].items())
-        pulls = f"<div>pulling the base image<ul>{items}</ul></div>"
-    head = {"requirements": "working out requirements", "context": "writing the build context",
-            "pull": "pulling the base image", "build": "building",
-            "done": "built", "failed": "build failed"}.get(d["phase"], d["phase"])
-    summary = f"<b>{html.escape(d['tag'])}</b>: {head} ({d['elapsed']:.1f} s)"
-    if d["phase"] == "done":
-        cached = [s["n"] for s in d["steps"] if s["state"] == "cached"]
-        summary += f", {human_size(d['size'])}" + (f", steps {', '.join(map(str, cached))} from cache" if cached else "")
-        if cached and d.get("changes"):
-            summary += "<div>rebuilt because " + html.escape("; ".join(d["changes"])) + "</div>"
-    if d["phase"] == "failed" and d["message"]:
-        summary += f"<div style='color:#c22'>{html.escape(d['message'])}</div>"
+    if d["pull"] and not finished:
+        items = "".join(
+            f"<li><code>{html.escape(layer)}</code> {html.escape(p['status'])}"
+            + (f" {human_size(p['current'])}/{human_size(p['total'])}" if p.get("total") else "")
+            + "</li>"
+            for layer, p in d["pull"].items()
+        )
+        pulls = f"<ul style='text-align:left;margin:2px 0'>{items}</ul>"
+    notes = ""
+    if d["phase"] == "done" and d.get("changes") and any(s["state"] == "cached" for s in d["steps"]):
+        notes += f"<div>rebuilt because {html.escape('; '.join(d['changes']))}</div>"
+    if d["phase"] in ("failed", "interrupted") and d["message"]:
+        notes += f"<div style='color:#c22'>{html.escape(d['message'])}</div>"
+    table = (
+        "<table style='border-collapse:collapse;table-layout:fixed;width:100%;margin:0'>"
+        "<colgroup><col style='width:2em'><col style='width:7em'><col style='width:5.5em'><col></colgroup>"
+        f"{_step_rows(d)}</table>"
+    )
+    steps = f"<details{'' if d['phase'] == 'done' else ' open'}><summary>{_headline(d)}</summary>{table}</details>"
+    if not d["steps"]:
+        steps = f"<div>{_headline(d)}</div>"
     full = ""
-    if d["phase"] in ("done", "failed") and state.log:
-        full = (f"<details><summary>full build log ({len(state.log)} lines)</summary>"
-                f"<pre style='max-height:20em;overflow:auto;font-size:85%'>{html.escape(chr(10).join(state.log))}</pre></details>")
-    return (f"<div class='dockermagic-build'><div>{summary}</div>{pulls}"
-            f"<table style='border-collapse:collapse'>{''.join(rows)}</table>{full}</div>")
+    if finished and log:
+        full = (
+            f"<details><summary>full build log ({len(log)} lines)</summary>"
+            f"<pre style='{_LOG};max-height:20em'>{html.escape(chr(10).join(log))}</pre></details>"
+        )
+    return f"<div class='dockermagic-build' style='text-align:left'>{steps}{pulls}{notes}{full}</div>"
 
 
-def build_text(state):
-    """Plain-text summary of a build, for terminals and ``text/plain``."""
-    d = state.to_dict()
+def build_text(d):
+    """Plain-text summary of a build payload, for terminals and ``text/plain``."""
     lines = [f"{d['tag']}: {d['phase']} ({d['elapsed']:.1f} s)"]
     for step in d["steps"]:
         secs = "" if step["seconds"] is None else f"{step['seconds']:6.1f}s"
@@ -87,51 +156,133 @@ class _Bundle:
         return self.data
 
 
-class _LiveView:
-    """A view that updates one display in Jupyter, or prints lines in a terminal.
+def _ipython_display(bundle, display_id, update):
+    from IPython.display import display, update_display
+
+    if update:
+        update_display(bundle, raw=True, display_id=display_id)
+    else:
+        display(bundle, raw=True, display_id=display_id)
+
+
+def plain(payload: dict) -> str:
+    """A one-line ``text/plain`` of a progress, result or error payload."""
+    kind = payload.get("kind")
+    if kind == "build":
+        return f"dockermagic: building {payload.get('tag') or ''} ({payload.get('phase')})"
+    if kind == "run":
+        return f"dockermagic: run {payload.get('name') or ''} ({payload.get('state')})"
+    if kind in ("push", "pull"):
+        return f"dockermagic: {kind} {payload.get('ref') or ''}"
+    if kind == "sweep":
+        done = sum(p["status"] in ("done", "skipped") for p in payload.get("points") or [])
+        return f"dockermagic: sweep {payload.get('name')}: {done} of {len(payload.get('points') or [])} points done"
+    if kind == "result":
+        return f"dockermagic: {payload.get('op')} finished"
+    if kind == "error":
+        return f"dockermagic: {payload.get('type')}: {payload.get('message')}"
+    return "dockermagic"
+
+
+def signature(payload: dict) -> tuple:
+    """What makes an update worth sending at once: a new phase or state, a step changing state."""
+    kind = payload.get("kind")
+    if kind == "build":
+        steps = tuple((s.get("n"), s.get("state")) for s in payload.get("steps") or [])
+        return ("build", payload.get("phase"), steps, payload.get("message"))
+    if kind == "run":
+        return ("run", payload.get("state"), payload.get("exit_code"))
+    if kind in ("push", "pull"):
+        return (kind, payload.get("done"))
+    if kind == "sweep":
+        return ("sweep", payload.get("phase"), tuple(p["status"] for p in payload.get("points") or []))
+    return (kind,)
+
+
+class Publisher:
+    """Publish payloads as one display, updated in place and throttled.
+
+    An update that changes a phase or a step's state is sent at once; one that only adds log
+    lines waits until ``min_interval`` has passed (it is kept, and :meth:`flush` sends it).
 
     Args:
-        interval: least seconds between two updates of the notebook view.
+        send: ``send(bundle, display_id, update)``; defaults to IPython's display.
+        clock: a monotonic clock (for tests).
+        min_interval: seconds between two updates that change nothing but logs.
+        render: ``render(payload) -> MIME bundle``; by default the payload under :data:`MIME`
+            with a one-line ``text/plain``.
     """
 
-    def __init__(self, interval=0.25, stream=None):
-        self.interval = interval
+    def __init__(self, send=None, clock=time.monotonic, min_interval=1.0 / MAX_UPDATES_PER_SECOND, render=None):
+        self.display_id = "dockermagic-" + uuid.uuid4().hex
+        self._send = send or _ipython_display
+        self._clock = clock
+        self._min_interval = min_interval
+        self._render = render or (lambda payload: {MIME: payload, "text/plain": plain(payload)})
+        self._shown = False
+        self._last_time = None
+        self._last_signature = None
+        self._pending = None
+        self.sent = 0
+
+    def publish(self, payload: dict, force: bool = False) -> bool:
+        """Send ``payload`` now if it matters or enough time has passed; else keep it."""
+        now = self._clock()
+        sig = signature(payload)
+        due = self._last_time is None or now - self._last_time >= self._min_interval
+        if force or due or sig != self._last_signature:
+            self._emit(payload)
+            self._last_time = now
+            self._last_signature = sig
+            self._pending = None
+            return True
+        self._pending = payload
+        return False
+
+    def flush(self) -> None:
+        """Send the last held-back payload, if any."""
+        if self._pending is not None:
+            self.publish(self._pending, force=True)
+
+    def finish(self, payload: dict) -> None:
+        """Send a final payload (never throttled)."""
+        self._pending = None
+        self.publish(payload, force=True)
+
+    def _emit(self, payload):
+        self._send(self._render(payload), self.display_id, self._shown)
+        self._shown = True
+        self.sent += 1
+
+
+class _LiveView:
+    """A view that updates one display in Jupyter, or prints lines in a terminal."""
+
+    def __init__(self, interval=1.0 / MAX_UPDATES_PER_SECOND, stream=None):
         self.notebook = in_notebook()
         self.stream = stream or sys.stdout
-        self._handle = None
-        self._last = 0.0
         self._printed = {}
+        self._publisher = Publisher(min_interval=interval, render=self.bundle) if self.notebook else None
 
-    def _publish(self, bundle):
-        from IPython.display import display
-
-        if self._handle is None:
-            self._handle = display(_Bundle(bundle), display_id=True)
-        else:
-            self._handle.update(_Bundle(bundle))
+    def bundle(self, payload):
+        return {MIME: payload, "text/plain": plain(payload)}
 
 
 class BuildView(_LiveView):
     """Shows a build as it happens: a live HTML table in Jupyter, step lines in a terminal."""
 
-    _last_states = None
+    _state = None
 
-    def bundle(self, state):
-        return {"text/html": build_html(state), "text/plain": build_text(state), MIME: state.to_dict()}
+    def bundle(self, payload):
+        log = self._state.log if self._state is not None else []
+        return {"text/html": build_html(payload, log), "text/plain": build_text(payload), MIME: payload}
 
     def __call__(self, state):
-        if self.notebook:
-            self._update_notebook(state)
+        if self._publisher is not None:
+            self._state = state
+            self._publisher.publish(state.to_dict(), force=state.phase in ("done", "failed", "interrupted"))
         else:
             self._print(state)
-
-    def _update_notebook(self, state):
-        states = (state.phase, tuple(s.state for s in state.steps))
-        now = time.monotonic()
-        if states == self._last_states and now - self._last < self.interval:
-            return
-        self._last, self._last_states = now, states
-        self._publish(self.bundle(state))
 
     def _print(self, state):
         out = self.stream
@@ -141,16 +292,16 @@ class BuildView(_LiveView):
                 continue
             if seen["state"] is None:
                 out.write(f"Step {step.n}/{len(state.steps)}: {step.instruction[:120]}\n")
-            for line in step.log[seen["lines"]:]:
+            for line in step.log[seen["lines"] :]:
                 out.write(f"    {line}\n")
             seen["lines"] = len(step.log)
-            if step.state != seen["state"] and step.state in ("cached", "done", "failed"):
+            if step.state != seen["state"] and step.state in ("cached", "done", "failed", "interrupted"):
                 secs = f" ({step.seconds:.1f} s)" if step.seconds is not None else ""
                 out.write(f"  -> {step.state}{secs}\n")
             seen["state"] = step.state
-        if state.phase in ("done", "failed") and not self._printed.get("end"):
+        if state.phase in ("done", "failed", "interrupted") and not self._printed.get("end"):
             self._printed["end"] = True
-            out.write(build_text(state).splitlines()[0] + "\n")
+            out.write(build_text(state.to_dict()).splitlines()[0] + "\n")
         out.flush()
 
 
@@ -166,47 +317,154 @@ class RunView:
         if not self._started:
             self._started = True
             self.stream.write(f"[dockermagic] running {state.image} as {state.name}\n")
-        for line in state.logs[self._lines:]:
+        for line in state.logs[self._lines :]:
             self.stream.write(line + "\n")
         self._lines = len(state.logs)
         self.stream.flush()
 
 
-def show(obj):
-    """Display a result (Image or Run) with its JSON summary for the JupyterLab panel."""
-    from IPython.display import display
-
-    bundle = {"text/plain": repr(obj), "text/html": obj._repr_html_(),
-              "application/vnd.dockermagic.result+json": obj.to_dict()}
-    display(_Bundle(bundle))
-
-
-def transfer_html(state):
-    d = state.to_dict()
-    rows = "".join(f"<tr><td><code>{html.escape(layer)}</code></td><td>{html.escape(p['status'])}</td>"
-                   f"<td>{human_size(p['current']) + ' / ' + human_size(p['total']) if p.get('total') else ''}</td></tr>"
-                   for layer, p in d["layers"].items())
+def transfer_html(d):
+    """HTML of a push or pull payload (``TransferProgress.to_dict()``)."""
+    rows = "".join(
+        f"<tr><td><code>{html.escape(layer)}</code></td><td>{html.escape(p['status'])}</td>"
+        f"<td>{human_size(p['current']) + ' / ' + human_size(p['total']) if p.get('total') else ''}</td></tr>"
+        for layer, p in d["layers"].items()
+    )
     verb = "pushing" if d["kind"] == "push" else "pulling"
     head = f"<b>{html.escape(d['ref'])}</b>: {verb if not d['done'] else d['kind'] + 'ed'} ({d['elapsed']:.1f} s)"
-    return f"<div class='dockermagic-transfer'><div>{head}</div><table>{rows}</table><div>{html.escape(d['status'])}</div></div>"
+    status = html.escape(d["status"])
+    return f"<div class='dockermagic-transfer'><div>{head}</div><table>{rows}</table><div>{status}</div></div>"
 
 
 class TransferView(_LiveView):
     """Per-layer progress of a push or pull: a live table in Jupyter, status lines in a terminal."""
 
+    def bundle(self, payload):
+        return {"text/html": transfer_html(payload), "text/plain": plain(payload), MIME: payload}
+
     def __call__(self, state):
-        if self.notebook:
-            now = time.monotonic()
-            if not state.done and now - self._last < self.interval and self._handle is not None:
-                return
-            self._last = now
-            self._publish({"text/html": transfer_html(state), "text/plain": f"{state.kind} {state.ref}",
-                           MIME: state.to_dict()})
+        if self._publisher is not None:
+            self._publisher.publish(state.to_dict(), force=state.done)
             return
         for layer, p in state.layers.items():
-            if self._printed.get(layer) != p["status"] and not p["status"].startswith(("Pushing", "Downloading", "Extracting")):
+            if self._printed.get(layer) != p["status"] and not p["status"].startswith(
+                ("Pushing", "Downloading", "Extracting")
+            ):
                 self._printed[layer] = p["status"]
                 self.stream.write(f"{layer}: {p['status']}\n")
         if state.done:
             self.stream.write(f"{state.kind}ed {state.ref}\n")
+        self.stream.flush()
+
+
+class RichBuildView:
+    """A build on a terminal: finished steps as coloured lines, and one live line for what runs now."""
+
+    _STYLES = {"cached": "green", "done": "green", "failed": "bold red", "interrupted": "yellow"}
+
+    def __init__(self, console=None):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = console or Console()
+        self._live = Live(console=self.console, transient=True, auto_refresh=False)
+        self._printed = {}
+        self._ended = False
+
+    def _step_line(self, step, total):
+        from rich.text import Text
+
+        secs = f"{step.seconds:5.1f}s" if step.seconds is not None else "      "
+        line = Text(f"{_ICONS.get(step.state, ' ')} {step.state:<11}", style=self._STYLES.get(step.state, ""))
+        line.append(f" {secs}  {step.n:>2}/{total} ")
+        line.append(step.instruction[:110], style="bold" if step.state == "failed" else "")
+        return line
+
+    def __call__(self, state):
+        from rich.text import Text
+
+        if self._ended:
+            return
+        for step in state.steps:
+            if step.state in self._STYLES and self._printed.get(step.n) != step.state:
+                self._printed[step.n] = step.state
+                self.console.print(self._step_line(step, len(state.steps)))
+                if step.state == "failed":
+                    for line in step.log[-12:]:
+                        self.console.print(Text(f"      | {line}", style="dim"))
+        d = state.to_dict()
+        if d["phase"] in ("done", "failed", "interrupted"):
+            self._ended = True
+            self._live.stop()
+            style = "bold green" if d["phase"] == "done" else "bold red"
+            self.console.print(Text(build_text(d).splitlines()[0], style=style))
+            return
+        running = next((s for s in state.steps if s.state == "running"), None)
+        words = PHASE_WORDS.get(d["phase"], d["phase"])
+        if running is not None:
+            words = f"step {running.n}/{len(state.steps)}: {running.instruction[:80]}"
+            if running.log:
+                words += f"  | {running.log[-1][:60]}"
+        if not self._live.is_started:
+            self._live.start()
+        self._live.update(Text(f"⠿ {d['tag'] or 'image'}: {words} ({d['elapsed']:.0f} s)", style="cyan"), refresh=True)
+
+
+def terminal_build_view():
+    """The live build view for a terminal (rich)."""
+    return RichBuildView()
+
+
+def sweep_html(d) -> str:
+    """HTML of a sweep's live state: one row per point (values, state, node, attempt, elapsed)."""
+    names = list(d["points"][0]["values"]) if d["points"] else []
+    head = "".join(
+        f"<th style='{_CELL}'>{html.escape(n)}</th>" for n in names + ["state", "node", "attempt", "elapsed"]
+    )
+    rows = []
+    for p in d["points"]:
+        color = {"done": "#2a7", "skipped": "#2a7", "failed": "#c22", "running": "#06c", "interrupted": "#c70"}.get(
+            p["status"], "#888"
+        )
+        cells = [html.escape(str(p["values"][n])) for n in names]
+        elapsed = "" if p["elapsed"] is None else f"{p['elapsed']:.0f}&nbsp;s"
+        cells += [
+            f"<span style='color:{color}'>{p['status']}</span>",
+            html.escape(p["node"] or ""),
+            str(p["attempts"] or ""),
+            elapsed,
+        ]
+        rows.append("<tr>" + "".join(f"<td style='{_CELL}'>{c}</td>" for c in cells) + "</tr>")
+    done = sum(p["status"] in ("done", "skipped") for p in d["points"])
+    title = (
+        f"<b>{html.escape(d['name'])}</b>: {done} of {len(d['points'])} points done on {d['backend']} "
+        f"({d['elapsed']:.0f} s)"
+    )
+    return (
+        f"<div class='dockermagic-sweep' style='text-align:left'><div>{title}</div>"
+        f"<table style='border-collapse:collapse'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></div>"
+    )
+
+
+class SweepView(_LiveView):
+    """A sweep as it runs: a live table in Jupyter, a line per finished point in a terminal."""
+
+    def bundle(self, payload):
+        return {"text/html": sweep_html(payload), "text/plain": plain(payload), MIME: payload}
+
+    def __call__(self, state):
+        d = state.to_dict()
+        if self._publisher is not None:
+            self._publisher.publish(d, force=d["phase"] != "running")
+            return
+        for p in d["points"]:
+            if (
+                p["status"] in ("done", "failed", "skipped", "interrupted")
+                and self._printed.get(p["name"]) != p["status"]
+            ):
+                self._printed[p["name"]] = p["status"]
+                values = ", ".join(f"{k}={v}" for k, v in p["values"].items())
+                where = f" on {p['node']}" if p["node"] else ""
+                self.stream.write(f"{p['status']:<11} {values}{where} (attempts {p['attempts']})\n")
         self.stream.flush()

@@ -1,32 +1,73 @@
 """Program export: the notebook's cells as a program that runs in the image.
 
 Each cell is translated with IPython's own input transformer, so magics and ``!`` lines
-mean what they meant in the kernel. Lines that only make sense in the kernel are dropped
-(``%matplotlib``, ``%load_ext dockermagic``, dockermagic's own magics) and ``%pip`` /
-``!pip install`` lines are handed to the requirements stage instead of being run. The
-value a cell ends with is printed, as the notebook showed it; figures are saved as PNG.
+mean what they meant in the kernel. Then:
+
+- IPython's common magics become plain calls into dockermagic's runtime, with the same
+  printed effect and no IPython in the image: ``%time``, ``%%time``, ``%timeit``,
+  ``%%timeit``, ``%%capture [NAME]``, ``%env`` / ``%set_env``, ``%cd``, ``%pwd``, ``%who``,
+  ``%whos``, ``%who_ls``, ``%%writefile`` / ``%%file`` (``-a`` too), ``%%bash`` / ``%%sh``,
+  ``!cmd`` and ``x = !cmd`` (see :data:`TRANSLATED_MAGICS`). ``$name`` and ``{expr}`` in
+  commands and arguments are expanded at run time from the program's variables, as IPython
+  does.
+- Lines that only make sense in the kernel are dropped (``%matplotlib``, ``%config``,
+  ``%autoreload``, ``%load_ext dockermagic``, dockermagic's own magics).
+- ``%pip`` / ``!pip install`` lines are handed to the requirements stage instead of run.
+- ``%load_ext NAME`` names an import (:attr:`Program.extension_imports`); the line runs in
+  the image only when the program still needs IPython, e.g. for ``%lprun``.
+- Every other magic (``%prun``, ``%lprun``, ``%memit``, ``%debug``, ``%run``, unknown ones,
+  ``%time --no-raise-error``...) is left to IPython, which the image then runs the program
+  under (:attr:`Program.uses_ipython`, :attr:`Program.ipython_magics` says why).
+
+The value a cell ends with is shown as the notebook showed it (printed; figures saved as
+PNG, tables as CSV); open figures are saved at the end of each cell, as the inline backend
+shows them.
 """
 
 import ast
+import io
+import json
+import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+import tokenize
+from dataclasses import dataclass, field, replace
+from typing import Optional
 
 from IPython.core.inputtransformer2 import TransformerManager
 
 from . import __version__
 from .errors import NotebookError
-
-RUNTIME_PACKAGE = "_dockermagic_runtime"
-PROGRAM_FILE = "program.py"
+from .layout import LAB_PORT, NOTEBOOK_FILE, PROGRAM_FILE, RUNTIME_PACKAGE
+from .ownlines import OWN_MAGICS, is_own_line
 
 #: line magics that only concern the kernel; dropped from the program
-KERNEL_ONLY_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "unload_ext",
-                      "autoreload", "aimport", "who", "whos", "lsmagic", "env", "store"}
-#: dockermagic's own magics, never run inside the image
-OWN_MAGICS = {"dockerize", "docker_run", "docker_stop", "docker_logs", "docker_ps", "docker_push"}
+KERNEL_ONLY_MAGICS = {
+    "matplotlib",
+    "config",
+    "reload_ext",
+    "unload_ext",
+    "autoreload",
+    "aimport",
+    "lsmagic",
+    "store",
+}
 INSTALL_MAGICS = {"pip", "conda", "mamba"}
+#: line magics translated to plain Python calls into the runtime
+TRANSLATED_LINE_MAGICS = frozenset({"time", "timeit", "env", "set_env", "cd", "pwd", "who", "whos", "who_ls"})
+#: cell magics translated to plain Python
+TRANSLATED_CELL_MAGICS = frozenset({"time", "timeit", "capture", "writefile", "file", "bash", "sh"})
+#: every magic and shell form that runs without IPython in the image
+TRANSLATED_MAGICS = tuple(
+    sorted(f"%{m}" for m in TRANSLATED_LINE_MAGICS)
+    + sorted(f"%%{m}" for m in TRANSLATED_CELL_MAGICS)
+    + ["!cmd", "x = !cmd"]
+)
+#: extensions that ship inside IPython itself (nothing to install; their magics are kernel-only)
+IPYTHON_EXTENSIONS = frozenset({"autoreload", "storemagic"})
+
+_RT = RUNTIME_PACKAGE
+_SIMPLE_LINE_MAGICS = {"env", "set_env", "cd", "who", "whos", "who_ls"}
 
 
 @dataclass(frozen=True)
@@ -40,18 +81,34 @@ class PipLine:
     """
 
     cell: str
-    args: Tuple[str, ...]
+    args: tuple[str, ...]
     text: str
 
 
 @dataclass
 class CellCode:
-    """One cell as plain Python (after IPython's translation and the drops)."""
+    """One cell as plain Python (after IPython's translation, the drops and the magics' translation).
+
+    Attributes:
+        label: the cell's label (``cell 3``).
+        code: its Python code.
+        uses_ipython: the code still calls ``get_ipython()``.
+        dropped_lines: ``(first, last)`` lines, in IPython's translation of the cell, that were
+            commented out as kernel-only.
+        written_files: files a ``%%writefile`` of the cell writes (relative to the notebook folder).
+        extensions: modules named by the cell's ``%load_ext`` lines.
+        ipython_magics: the magics of the cell that still need IPython (``%lprun``, ``%%html``).
+        written_text: ``(path, append, text)`` of each of the cell's ``%%writefile``.
+    """
 
     label: str
     code: str
     uses_ipython: bool = False
-    dropped_lines: Tuple[Tuple[int, int], ...] = ()
+    dropped_lines: tuple[tuple[int, int], ...] = ()
+    written_files: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+    ipython_magics: tuple[str, ...] = ()
+    written_text: tuple = field(default=(), repr=False)
 
 
 @dataclass
@@ -65,37 +122,91 @@ class Program:
         pip_lines: the ``%pip install`` lines, not run in the image.
         uses_ipython: the program needs IPython installed in the image.
         dropped: ``(cell, line)`` for each kernel-only line left out.
+        extension_imports: ``(cell, module)`` for each ``%load_ext MODULE`` (not dockermagic,
+            not one of IPython's own): the module's distribution is a requirement.
+        written_files: paths the program writes itself with ``%%writefile`` (relative to the
+            notebook folder, normalized): a later ``import`` of such a module is not missing.
+        written_text: ``{path: text}`` of those files (``-a`` appends included), so the imports
+            of a written module can be read too.
+        ipython_magics: ``(cell, magic)`` for each magic that keeps IPython in the image.
     """
 
     files: dict
-    command: List[str]
-    cells: List[CellCode]
-    pip_lines: List[PipLine] = field(default_factory=list)
+    command: list[str]
+    cells: list[CellCode]
+    pip_lines: list[PipLine] = field(default_factory=list)
     uses_ipython: bool = False
-    dropped: List[Tuple[str, str]] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    extension_imports: list[tuple[str, str]] = field(default_factory=list)
+    written_files: list[str] = field(default_factory=list)
+    written_text: dict = field(default_factory=dict)
+    ipython_magics: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _magic_call(node):
-    """``(kind, name, args)`` when ``node`` is ``get_ipython().run_line_magic(...)`` and the like."""
-    if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        node = node.value
+@dataclass
+class _Magic:
+    """A ``get_ipython().<kind>(...)`` call: ``kind`` is run_line_magic, run_cell_magic, system..."""
+
+    kind: str
+    name: str
+    args: str
+    body: Optional[str]
+    call: ast.Call
+
+
+def _magic_of(node):
+    """The :class:`_Magic` when ``node`` is ``get_ipython().run_line_magic(...)`` and the like."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
         return None
     owner = node.func.value
-    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
-            and owner.func.id == "get_ipython"):
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"):
         return None
     kind = node.func.attr
-    consts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-    if kind in ("run_line_magic", "run_cell_magic") and consts:
-        return kind, consts[0], consts[1] if len(consts) > 1 else ""
-    if kind in ("system", "getoutput") and consts:
-        return kind, "!", consts[0]
-    return kind, "", ""
+    if node.keywords or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+        return _Magic(kind, "", "", None, node)
+    consts = [a.value for a in node.args]
+    if kind == "run_line_magic" and len(consts) == 2:
+        return _Magic(kind, consts[0], consts[1], None, node)
+    if kind == "run_cell_magic" and len(consts) == 3:
+        return _Magic(kind, consts[0], consts[1], consts[2], node)
+    if kind in ("system", "getoutput") and len(consts) == 1:
+        return _Magic(kind, "!", consts[0], None, node)
+    return _Magic(kind, "", "", None, node)
+
+
+def _magic_call(node):
+    """``(kind, name, args)`` when ``node`` (a statement) is a magic call, else None."""
+    if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        node = node.value
+    magic = _magic_of(node)
+    return None if magic is None else (magic.kind, magic.name, magic.args)
 
 
 def _uses_ipython(tree):
     return any(isinstance(n, ast.Name) and n.id == "get_ipython" for n in ast.walk(tree))
+
+
+def _ipython_magics(tree):
+    """What keeps IPython in a translated cell: ``%lprun``, ``%%html``, ``!cmd``, ``get_ipython()``."""
+    found, extensions = [], False
+    for node in ast.walk(tree):
+        magic = _magic_of(node)
+        if magic is None:
+            continue
+        if magic.kind == "run_line_magic" and magic.name == "load_ext":
+            extensions = True  # loaded because something else needs IPython
+            continue
+        if magic.kind == "run_line_magic" and magic.name:
+            found.append(f"%{magic.name}")
+        elif magic.kind == "run_cell_magic" and magic.name:
+            found.append(f"%%{magic.name}")
+        elif magic.kind in ("system", "getoutput"):
+            found.append("!" + magic.args.split(" ")[0] if magic.args else "!")
+        else:
+            found.append(f"get_ipython().{magic.kind}")
+    if not found and not extensions and _uses_ipython(tree):
+        found.append("get_ipython()")
+    return tuple(dict.fromkeys(found))
 
 
 def _pip_args(line):
@@ -111,24 +222,6 @@ def _pip_args(line):
     return tuple(words[1:])
 
 
-def _replace_lines(lines, start, end, replacement):
-    """Replace 1-based lines ``start..end`` with ``replacement`` lines."""
-    lines[start - 1:end] = replacement
-
-
-def _wrap_expression(lines, node, label):
-    """Wrap the expression ``node`` in ``show(...)`` in place, keeping every line number."""
-    first = lines[node.lineno - 1].encode()
-    last = lines[node.end_lineno - 1].encode()
-    head, tail = f"{RUNTIME_PACKAGE}.show((".encode(), f"), cell={label!r})".encode()
-    if node.lineno == node.end_lineno:
-        lines[node.lineno - 1] = (first[:node.col_offset] + head + first[node.col_offset:node.end_col_offset]
-                                  + tail + first[node.end_col_offset:]).decode()
-    else:
-        lines[node.lineno - 1] = (first[:node.col_offset] + head + first[node.col_offset:]).decode()
-        lines[node.end_lineno - 1] = (last[:node.end_col_offset] + tail + last[node.end_col_offset:]).decode()
-
-
 def _own_import(stmt):
     """Names a statement binds to dockermagic (``import dockermagic as dm`` -> {"dm"})."""
     if isinstance(stmt, ast.Import):
@@ -138,11 +231,446 @@ def _own_import(stmt):
     return set()
 
 
-def translate_cell(label, source, own_names=None):
+#: what of dockermagic a program may use inside the image: the runtime provides it
+IMAGE_API = frozenset({"record"})
+
+
+def _runtime_import(stmt):
+    """The same import of dockermagic's image API from the runtime (``import dockermagic as dm`` ->
+    ``import _dockermagic_runtime as dm``; ``from dockermagic import record`` -> from the
+    runtime); None when the statement imports nothing the image can use."""
+    if isinstance(stmt, ast.Import):
+        names = [a for a in stmt.names if a.name == "dockermagic"]
+        if not names:
+            return None
+        return "; ".join(f"import {RUNTIME_PACKAGE} as {a.asname or 'dockermagic'}" for a in names)
+    if isinstance(stmt, ast.ImportFrom) and stmt.module == "dockermagic":
+        kept = [a for a in stmt.names if a.name in IMAGE_API]
+        if not kept:
+            return None
+        return f"from {RUNTIME_PACKAGE} import " + ", ".join(
+            a.name + (f" as {a.asname}" if a.asname else "") for a in kept
+        )
+    return None
+
+
+def _only_image_api(stmt, own_names):
+    """Whether every use of dockermagic's names in ``stmt`` is a call of its image API
+    (``dockermagic.record(...)``, or ``record(...)`` imported from it)."""
+    allowed = set()
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in own_names:
+            if node.attr not in IMAGE_API:
+                return False
+            allowed.add(id(node.value))
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Name) and node.id in own_names and id(node) not in allowed and node.id not in IMAGE_API:
+            return False
+    return True
+
+
+def ends_with_semicolon(source):
+    """Whether the last token of a cell (comments aside) is ``;``: the kernel then shows no value."""
+    try:
+        tokens = [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type
+            not in (
+                tokenize.COMMENT,
+                tokenize.NL,
+                tokenize.NEWLINE,
+                tokenize.INDENT,
+                tokenize.DEDENT,
+                tokenize.ENDMARKER,
+            )
+        ]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return source.rstrip().endswith(";")
+    return bool(tokens) and tokens[-1].string == ";"
+
+
+def _continuation_lines(code):
+    """1-based lines that start inside a multi-line token (a triple-quoted string): never indented."""
+    inside = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.start[0] < token.end[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass
+    return inside
+
+
+def _indent(code, prefix):
+    """``code`` indented by ``prefix``, except lines inside multi-line strings; ``pass`` when it has no statement."""
+    try:
+        empty = not ast.parse(code).body
+    except SyntaxError:
+        empty = False
+    if empty:
+        code = code.rstrip("\n") + "\npass" if code.strip() else "pass"
+    inside = _continuation_lines(code)
+    return "\n".join(
+        line if number in inside or not line.strip() else prefix + line
+        for number, line in enumerate(code.split("\n"), start=1)
+    ).rstrip("\n")
+
+
+class _Untranslatable(Exception):
+    """A magic that this module cannot translate: it stays for IPython."""
+
+
+def _timeit_options(line):
+    """``(options, statement)`` of a ``%timeit`` line as IPython parses ``-n:r:tcp:qov:``; None if unsure."""
+    options, rest = {}, line.lstrip()
+    while rest.startswith("-"):
+        valued = re.match(r"-([nrp])\s*(\d+)(?:\s+|$)", rest) or re.match(r"-(v)\s*([A-Za-z_]\w*)(?:\s+|$)", rest)
+        flags = re.match(r"-([tcqo]+)(?:\s+|$)", rest)
+        if valued:
+            options[valued.group(1)] = valued.group(2)
+            rest = rest[valued.end() :]
+        elif flags:
+            options.update(dict.fromkeys(flags.group(1), True))
+            rest = rest[flags.end() :]
+        elif re.match(r"--(\s+|$)", rest):
+            rest = rest[2:].lstrip()
+            break
+        else:
+            raise _Untranslatable(line)
+    return options, rest
+
+
+def _capture_options(line):
+    """``(stdout, stderr, display, name)`` of a ``%%capture`` line."""
+    out, err, disp, name = True, True, True, None
+    for word in line.split():
+        if word == "--no-stdout":
+            out = False
+        elif word == "--no-stderr":
+            err = False
+        elif word == "--no-display":
+            disp = False
+        elif re.fullmatch(r"[A-Za-z_]\w*", word) and name is None:
+            name = word
+        else:
+            raise _Untranslatable(line)
+    return out, err, disp, name
+
+
+def written_path(line):
+    """The path a ``%%writefile`` line names, normalized; None when it depends on variables."""
+    if "$" in line or "{" in line:
+        return None
+    name = " ".join(word for word in line.split() if word not in ("-a", "--append"))
+    if re.match(r"^('.*'|\".*\")$", name):
+        name = name[1:-1]
+    if not name or name.startswith("~"):
+        return None
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
+class _Cell:
+    """The translation of one cell (or of a cell magic's body) to plain Python."""
+
+    def __init__(self, label, own_names, keep_extensions, translate=True):
+        self.label = label
+        self.own_names = own_names
+        self.keep_extensions = keep_extensions
+        self.translate = translate
+        self.pips, self.dropped, self.dropped_lines = [], [], []
+        self.written, self.written_text, self.extensions = [], [], []
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def cell(self, source):
+        """The cell's Python code (raises NotebookError on a syntax error)."""
+        code = TransformerManager().transform_cell(source)
+        try:
+            tree = ast.parse(code)
+        except SyntaxError as exc:
+            text = (exc.text or "").strip()
+            hint = ""
+            first = text.split()[0] if text.split() else ""
+            if first in ("pip", "conda", "apt", "apt-get", "ls", "cd", "wget", "curl", "git"):
+                hint = f" (a shell command? write it as !{text})"
+            raise NotebookError(
+                f"{self.label} has a syntax error on line {exc.lineno}: {exc.msg}: {text}{hint}"
+            ) from None
+        last = None if ends_with_semicolon(source) else "show"
+        return self._rewrite(code, tree, last, top=True)
+
+    def body(self, source, last):
+        """A cell magic's body (or a line magic's statement) as Python; ``last``: None, "show" or a target."""
+        code = TransformerManager().transform_cell(source)
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            raise _Untranslatable(source) from None
+        if last == "show" and ends_with_semicolon(source):
+            last = None
+        return self._rewrite(code, tree, last, top=False)
+
+    # -- the rewrite --------------------------------------------------------------------------
+
+    def _rewrite(self, code, tree, last, top):
+        ops = _Edits(code, self.dropped_lines if top else None)
+        body = tree.body
+        final = body[-1] if body else None
+        handled = set()  # statements replaced whole
+
+        def visit(statements):
+            for stmt in statements:
+                if not self._statement(stmt, top and stmt in body, stmt is final and last == "show", code, ops):
+                    visit(_children(stmt))
+                else:
+                    handled.add(stmt)
+
+        visit(body)
+        if isinstance(final, ast.Expr) and last and final not in handled:
+            start, end = ops.span(final)
+            if last == "show":
+                head, tail = f"{_RT}.show((", f"), cell={self.label!r})"
+            else:
+                head, tail = f"{last} = (", ")"
+            ops.edits += [(start, start, head), (end, end, tail)]
+        return ops.apply()
+
+    def _statement(self, stmt, top_level, last, code, ops):
+        """Rewrite one statement when it is dockermagic's own or a magic; True when replaced whole."""
+        if top_level:
+            bound = _own_import(stmt)
+            used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & self.own_names
+            if bound and _runtime_import(stmt):
+                # dockermagic.record works in the image: the runtime provides it
+                self.own_names |= bound
+                ops.replace_stmt(stmt, [_runtime_import(stmt)])
+                return True
+            if used and not bound and _only_image_api(stmt, self.own_names):
+                return False
+            if bound or used:
+                self.own_names |= bound
+                text = "\n".join(code.splitlines()[stmt.lineno - 1 : stmt.end_lineno]).strip().splitlines()[0]
+                self.dropped.append((self.label, text))
+                ops.comment_out(stmt, f"# {text}  (dockermagic: kernel only, not run)")
+                return True
+        value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
+        magic = _magic_of(value) if value is not None else None
+        if magic is None:
+            return False
+        records = (ops.edits, self.dropped, self.pips, self.written, self.written_text, self.extensions)
+        marks = [len(record) for record in records]
+        try:
+            return self._magic(stmt, magic, last and isinstance(stmt, ast.Expr), ops)
+        except _Untranslatable:  # left to IPython, as it was
+            for record, mark in zip(records, marks):
+                del record[mark:]
+            return False
+
+    def _magic(self, stmt, magic, show_value, ops):
+        """Rewrite one magic statement; True when it was replaced whole."""
+        kind, name, args = magic.kind, magic.name, magic.args
+        label = self.label
+        if kind in ("system", "getoutput") or kind == "run_line_magic" and name in INSTALL_MAGICS:
+            pip_words = _pip_args(args if kind != "run_line_magic" else "pip " + args)
+            if pip_words is not None and name not in ("conda", "mamba"):
+                shown = ("%pip " if kind == "run_line_magic" else "!") + args
+                self.pips.append(PipLine(label, pip_words, shown))
+                ops.comment_out(stmt, f"# {shown}  (installed in the image's requirements layer)")
+                return True
+        if kind == "run_line_magic" and name in OWN_MAGICS and isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            self.own_names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        if kind == "run_line_magic" and name in ("load_ext", "reload_ext"):
+            module = args.strip()
+            if module and module != "dockermagic" and module not in IPYTHON_EXTENSIONS and name == "load_ext":
+                self.extensions.append(module)
+                if self.keep_extensions:
+                    top_module = module.partition(".")[0]
+                    if re.fullmatch(r"[A-Za-z_][\w.]*", module):
+                        ops.replace_stmt(
+                            stmt,
+                            [
+                                f"import {module}  # %load_ext {module}: {top_module} is a requirement",
+                                f"get_ipython().run_line_magic('load_ext', {module!r})",
+                            ],
+                        )
+                        return True
+                    return False
+                self.dropped.append((label, f"%{name} {args}".strip()))
+                ops.comment_out(stmt, f"# %{name} {args}  (not run: no magic of it runs in the image)")
+                return True
+        if kind == "run_line_magic" and (name in KERNEL_ONLY_MAGICS or name in OWN_MAGICS or name == "load_ext"):
+            self.dropped.append((label, f"%{name} {args}".strip()))
+            ops.comment_out(stmt, f"# %{name} {args}  (kernel only: not run)".rstrip())
+            return True
+        if kind == "run_cell_magic" and name in OWN_MAGICS:
+            self.dropped.append((label, f"%%{name} {args}".strip()))
+            ops.comment_out(stmt, f"# %%{name} cell  (not run)")
+            return True
+        if not self.translate:
+            return False
+        prefix = ops.prefix_of(stmt, magic.call)
+        if kind in ("system", "getoutput"):
+            ops.edits.append((*ops.span(magic.call), f"{_RT}.{kind}({args!r})"))
+            return False
+        if kind == "run_line_magic" and name in _SIMPLE_LINE_MAGICS:
+            ops.edits.append((*ops.span(magic.call), f"{_RT}.{name}({args!r})"))
+            return False
+        if kind == "run_line_magic" and name == "pwd":
+            ops.edits.append((*ops.span(magic.call), f"{_RT}.pwd()"))
+            return False
+        if kind == "run_line_magic" and name == "time" and prefix is not None:
+            if args.lstrip().startswith("-"):
+                raise _Untranslatable(args)
+            ops.replace_stmt(stmt, self._timed(args, prefix, show_value and not args.rstrip().endswith(";")))
+            return True
+        if kind == "run_line_magic" and name == "timeit" and prefix is not None:
+            options, statement = _timeit_options(args)
+            if not statement.strip():
+                raise _Untranslatable(args)
+            ops.replace_stmt(stmt, self._timeit(options, "", statement, prefix, show_value))
+            return True
+        if kind != "run_cell_magic" or not isinstance(stmt, ast.Expr):
+            return False
+        body = magic.body
+        if name == "time":
+            if args.strip():
+                raise _Untranslatable(args)
+            ops.replace_stmt(stmt, self._timed(body, "", show_value and not ends_with_semicolon(body)))
+            return True
+        if name == "timeit":
+            options, setup = _timeit_options(args)
+            ops.replace_stmt(stmt, self._timeit(options, setup, body, "", False))
+            return True
+        if name == "capture":
+            out, err, disp, target = _capture_options(args)
+            silenced = ends_with_semicolon(body)
+            bind = f" as {target}" if target and not silenced else ""
+            head = f"with {_RT}.capture(stdout={out}, stderr={err}, display={disp}){bind}:  # %%capture {args}".rstrip()
+            ops.replace_stmt(stmt, [head] + _indent(self.body(body, "show"), "    ").split("\n"))
+            return True
+        if name in ("writefile", "file"):
+            path = written_path(args)
+            if path:
+                self.written.append(path)
+                append = any(word in ("-a", "--append") for word in args.split())
+                self.written_text.append((path, append, body))
+            ops.replace_stmt(stmt, [f"{_RT}.writefile({args!r}, {body!r})  # %%{name} {args}".rstrip()])
+            return True
+        if name in ("bash", "sh") and not args.strip():
+            ops.replace_stmt(stmt, [f"{_RT}.script({name!r}, {body!r})  # %%{name}"])
+            return True
+        return False
+
+    def _timed(self, source, prefix, show_value):
+        """``%time`` / ``%%time``: the statement(s) in a timed ``with`` block, the value shown after."""
+        target = "_dockermagic_time.value"
+        code = self.body(source, target)
+        lines = [f"with {_RT}.Timed() as _dockermagic_time:"] + _indent(code, "    ").split("\n")
+        if prefix:
+            lines.append(f"{prefix}{target}")
+        elif show_value and f"{target} = (" in code:
+            lines.append(f"{_RT}.show({target}, cell={self.label!r})")
+        return lines
+
+    def _timeit(self, options, setup, statement, prefix, show_value):
+        """``%timeit`` / ``%%timeit``: IPython's timing function, written out, then the measurement."""
+        lines = ["def _dockermagic_timeit(_it, _timer):"]
+        if setup.strip():
+            lines += _indent(self.body(setup, None), "    ").split("\n")
+        lines += ["    _t0 = _timer()", "    for _i in _it:"]
+        lines += _indent(self.body(statement, None), "        ").split("\n")
+        lines += ["    _t1 = _timer()", "    return _t1 - _t0"]
+        timer = "'wall'" if "t" in options else "'cpu'" if "c" in options else "None"
+        call = (
+            f"{_RT}.timeit(_dockermagic_timeit, number={int(options.get('n', 0))}, "
+            f"repeat={int(options.get('r', 7))}, precision={int(options.get('p', 3))}, "
+            f"quiet={'q' in options}, timer={timer}, result={'o' in options}, save={options.get('v')!r})"
+        )
+        if prefix:
+            lines.append(prefix + call)
+        elif show_value and "o" in options:
+            lines.append(f"{_RT}.show({call}, cell={self.label!r})")
+        else:
+            lines.append(call)
+        return lines
+
+
+def _children(stmt):
+    """The statements nested in ``stmt`` (bodies, branches, handlers, cases), in order."""
+    nested = []
+    for name in ("body", "orelse", "finalbody"):
+        inner = getattr(stmt, name, None)
+        if isinstance(inner, list):
+            nested += inner
+    for handler in getattr(stmt, "handlers", None) or []:
+        nested += handler.body
+    for case in getattr(stmt, "cases", None) or []:
+        nested += case.body
+    return nested
+
+
+class _Edits:
+    """Text edits of a piece of code, addressed as ``ast`` addresses it (line, UTF-8 byte column)."""
+
+    def __init__(self, code, dropped_lines=None):
+        self.data = code.encode()
+        self.starts = [0]
+        for line in self.data.split(b"\n"):
+            self.starts.append(self.starts[-1] + len(line) + 1)
+        self.edits = []  # (start byte, end byte, text)
+        self.dropped_lines = dropped_lines
+
+    def span(self, node):
+        return (
+            self.starts[node.lineno - 1] + node.col_offset,
+            self.starts[node.end_lineno - 1] + node.end_col_offset,
+        )
+
+    def indent_of(self, stmt):
+        head = self.data[self.starts[stmt.lineno - 1] : self.span(stmt)[0]]
+        if head.strip():
+            raise _Untranslatable("the statement does not start its line")
+        return head.decode()
+
+    def replace_stmt(self, stmt, lines):
+        """Replace a statement with ``lines``, at its indentation."""
+        prefix = self.indent_of(stmt)
+        text = "\n".join(lines[:1] + [prefix + line if line else line for line in lines[1:]])
+        self.edits.append((*self.span(stmt), text))
+
+    def comment_out(self, stmt, text):
+        """Replace a statement with a comment (``pass  # ...`` inside a block, which must not be empty)."""
+        self.edits.append((*self.span(stmt), f"pass  {text}" if stmt.col_offset else text))
+        if self.dropped_lines is not None:
+            self.dropped_lines.append((stmt.lineno, stmt.end_lineno))
+
+    def prefix_of(self, stmt, call):
+        """``"x = "`` for ``x = %magic``, ``""`` for a bare ``%magic``, None for other shapes."""
+        if isinstance(stmt, ast.Expr):
+            return ""
+        if isinstance(stmt, ast.Assign) and stmt.value is call:
+            return self.data[self.span(stmt)[0] : self.span(call)[0]].decode()
+        return None
+
+    def apply(self):
+        data = self.data
+        for start, end, text in sorted(self.edits, key=lambda e: (e[0], e[1]), reverse=True):
+            data = data[:start] + text.encode() + data[end:]
+        return data.decode()
+
+
+def translate_cell(label, source, own_names=None, *, keep_extensions=False, translate_magics=True):
     """Translate one cell to plain Python.
 
     ``own_names`` collects names bound to dockermagic across cells: statements importing
     or using dockermagic concern the kernel only and are dropped.
+
+    Args:
+        keep_extensions: keep ``%load_ext NAME`` lines (with an ``import NAME``), for a program
+            that runs under IPython; else they are dropped.
+        translate_magics: translate the common magics to runtime calls (else IPython runs them).
 
     Returns:
         (CellCode, pip lines, dropped lines).
@@ -150,62 +678,40 @@ def translate_cell(label, source, own_names=None):
     Raises:
         NotebookError: the cell is not valid Python even after IPython's translation.
     """
-    code = TransformerManager().transform_cell(source)
+    own_names = set() if own_names is None else own_names
+    before = set(own_names)
+    cell = _Cell(label, own_names, keep_extensions, translate_magics)
+    code = cell.cell(source)
     try:
         tree = ast.parse(code)
-    except SyntaxError as exc:
-        text = (exc.text or "").strip()
-        hint = ""
-        first = text.split()[0] if text.split() else ""
-        if first in ("pip", "conda", "apt", "apt-get", "ls", "cd", "wget", "curl", "git"):
-            hint = f" (a shell command? write it as !{text})"
-        raise NotebookError(f"{label} has a syntax error on line {exc.lineno}: {exc.msg}: "
-                            f"{text}{hint}") from None
-    lines = code.splitlines()
-    pips, dropped = [], []
-    edits = []  # (start, end, replacement), applied bottom-up
-    body = tree.body
-    own_names = set() if own_names is None else own_names
-    for stmt in body:
-        bound = _own_import(stmt)
-        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} & own_names
-        if bound or used:
-            own_names |= bound
-            text = "\n".join(lines[stmt.lineno - 1:stmt.end_lineno]).strip().splitlines()[0]
-            dropped.append((label, text))
-            edits.append((stmt.lineno, stmt.end_lineno, [f"# {text}  (dockermagic: kernel only, not run)"]))
-            continue
-        call = _magic_call(stmt)
-        if call is None:
-            continue
-        kind, name, args = call
-        original = "\n".join(lines[stmt.lineno - 1:stmt.end_lineno])
-        if kind == "run_line_magic" and name in INSTALL_MAGICS or kind in ("system", "getoutput") and _pip_args(args) is not None:
-            pip_words = _pip_args(args if kind != "run_line_magic" else "pip " + args)
-            if pip_words is not None and name != "conda" and name != "mamba":
-                shown = ("%pip " if kind == "run_line_magic" else "!") + args
-                pips.append(PipLine(label, pip_words, shown))
-                edits.append((stmt.lineno, stmt.end_lineno, [f"# {shown}  (installed in the image's requirements layer)"]))
-                continue
-        if kind == "run_line_magic" and name in OWN_MAGICS and isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            own_names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        if kind == "run_line_magic" and (name in KERNEL_ONLY_MAGICS or name in OWN_MAGICS):
-            dropped.append((label, f"%{name} {args}".strip()))
-            edits.append((stmt.lineno, stmt.end_lineno, [f"# %{name} {args}  (kernel only: not run)".rstrip()]))
-        elif kind == "run_cell_magic" and name in OWN_MAGICS:
-            dropped.append((label, f"%%{name} {args}".strip()))
-            edits.append((stmt.lineno, stmt.end_lineno, [f"# %%{name} cell  (not run)"]))
-    last = body[-1] if body else None
-    if (isinstance(last, ast.Expr) and not any(e[0] <= last.lineno <= e[1] for e in edits) and not source.rstrip().endswith(";")
-            and not any(e[0] == last.lineno for e in edits)
-            and _magic_call(last) is None):
-        _wrap_expression(lines, last, label)
-    dropped_lines = tuple((start, end) for start, end, replacement in edits if replacement[0].startswith("#"))
-    for start, end, replacement in sorted(edits, reverse=True):
-        _replace_lines(lines, start, end, replacement)
-    new_code = "\n".join(lines)
-    return CellCode(label, new_code, _uses_ipython(ast.parse(new_code)), dropped_lines), pips, dropped
+    except SyntaxError:
+        if not translate_magics:
+            raise
+        own_names.clear()
+        own_names.update(before)
+        return translate_cell(label, source, own_names, keep_extensions=keep_extensions, translate_magics=False)
+    cell_code = CellCode(
+        label,
+        code,
+        _uses_ipython(tree),
+        tuple(cell.dropped_lines),
+        tuple(dict.fromkeys(cell.written)),
+        tuple(cell.extensions),
+        _ipython_magics(tree),
+        tuple(cell.written_text),
+    )
+    return cell_code, cell.pips, cell.dropped
+
+
+def _kernel_micro():
+    """The micro sign the kernel's IPython prints in timings (8.x: U+00B5, 9.x: U+03BC), or None."""
+    try:
+        from IPython.core.magics.execution import _format_time
+
+        unit = _format_time(2e-6).split()[-1]
+    except Exception:
+        return None
+    return unit[0] if unit in ("\u00b5s", "\u03bcs") else None
 
 
 def _definitions_only(code):
@@ -224,12 +730,22 @@ def _definitions_only(code):
         if keep:
             start = stmt.lineno - 1 - len(getattr(stmt, "decorator_list", []) or [])
             start = min([start] + [d.lineno - 1 for d in getattr(stmt, "decorator_list", [])])
-            kept += lines[start:stmt.end_lineno]
+            kept += lines[start : stmt.end_lineno]
     return "\n".join(kept)
 
 
-def export_script(cells, final_body=None, source="", final_label="%%dockerize cell", carry=(),
-                  serve_function=None, port=None):
+def export_script(
+    cells,
+    final_body=None,
+    source="",
+    final_label="%%dockerize cell",
+    carry=(),
+    serve_function=None,
+    port=None,
+    *,
+    force_ipython=False,
+    parameters_cell=None,
+):
     """Export cells (and the ``%%dockerize`` cell body) as one Python script.
 
     Args:
@@ -239,45 +755,74 @@ def export_script(cells, final_body=None, source="", final_label="%%dockerize ce
         carry: names of kernel objects loaded from pickles instead of recomputed: the cells
             then contribute only their imports, definitions and constants.
         serve_function: name of a function to serve as a JSON endpoint on ``port``.
+        force_ipython: the program runs under IPython anyway (the notebook form): keep the
+            ``%load_ext`` lines.
+        parameters_cell: the label of the parameters cell: right after it, values given at run
+            time (``--param``) replace its defaults.
 
     Returns:
         Program
     """
-    translated, pips, dropped = [], [], []
-    own_names = set()
-    pairs = [(c.label, c.source) for c in cells]
+    pairs = [(c.label, c.source) for c in cells if c.source.strip()]
     if final_body and final_body.strip():
         pairs.append((final_label, final_body))
-    for label, text in pairs:
-        if not text.strip():
-            continue
-        cell, cell_pips, cell_dropped = translate_cell(label, text, own_names)
-        translated.append(cell)
-        pips += cell_pips
-        dropped += cell_dropped
-    uses_ipython = any(c.uses_ipython for c in translated)
-    parts = [f"# Exported by dockermagic {__version__} from {source or 'a notebook'}.",
-             f"import {RUNTIME_PACKAGE}",
-             f"{RUNTIME_PACKAGE}.start(globals(), ipython={uses_ipython})", ""]
+
+    def translate_all(keep_extensions):
+        own_names = set()
+        return [translate_cell(label, text, own_names, keep_extensions=keep_extensions) for label, text in pairs]
+
+    results = translate_all(force_ipython)
+    uses_ipython = force_ipython or any(cell.uses_ipython for cell, _, _ in results)
+    if uses_ipython and not force_ipython and any(cell.extensions for cell, _, _ in results):
+        results = translate_all(True)  # the image runs IPython: its extensions load there too
+    translated = [cell for cell, _, _ in results]
+    pips = [pip for _, cell_pips, _ in results for pip in cell_pips]
+    dropped = [line for _, _, cell_dropped in results for line in cell_dropped]
+    written, written_text = [], {}
+    for cell in translated:
+        for path in cell.written_files:
+            if path not in written:
+                written.append(path)
+        for path, append, text in cell.written_text:
+            written_text[path] = (written_text.get(path, "") if append else "") + text
+    micro = _kernel_micro()
+    options = f", micro={micro!a}" if micro and micro != "\u00b5" else ""
+    parts = [
+        f"# Exported by dockermagic {__version__} from {source or 'a notebook'}.",
+        f"import {RUNTIME_PACKAGE}",
+        f"{RUNTIME_PACKAGE}.start(globals(), ipython={uses_ipython}{options})",
+        "",
+    ]
     if carry:
-        parts += [f"# objects carried from the kernel: {', '.join(carry)}",
-                  f"{RUNTIME_PACKAGE}.load_objects(globals())", ""]
+        parts += [
+            f"# objects carried from the kernel: {', '.join(carry)}",
+            f"{RUNTIME_PACKAGE}.load_objects(globals())",
+            "",
+        ]
     for cell in translated:
         code = cell.code if not carry or cell.label == final_label else _definitions_only(cell.code)
         parts += [f"# %% {cell.label}", code.rstrip(), f"{RUNTIME_PACKAGE}.cell_done({cell.label!r})", ""]
+        if cell.label == parameters_cell:
+            parts += [f"{RUNTIME_PACKAGE}.inject_parameters(globals())", ""]
     if serve_function:
         parts += [f"{RUNTIME_PACKAGE}.serve({serve_function}, {int(port)})", ""]
     text = "\n".join(parts)
-    return Program(files={PROGRAM_FILE: text}, command=["python", PROGRAM_FILE],
-                   cells=translated, pip_lines=pips, uses_ipython=uses_ipython, dropped=dropped)
+    return Program(
+        files={PROGRAM_FILE: text},
+        command=["python", PROGRAM_FILE],
+        cells=translated,
+        pip_lines=pips,
+        uses_ipython=uses_ipython,
+        dropped=dropped,
+        extension_imports=[(cell.label, module) for cell in translated for module in cell.extensions],
+        written_files=written,
+        written_text=written_text,
+        ipython_magics=[(cell.label, magic) for cell in translated for magic in cell.ipython_magics],
+    )
 
 
-NOTEBOOK_FILE = "notebook.ipynb"
-#: raw lines that concern the kernel only, commented out in the notebook form
-_KERNEL_ONLY_LINE = re.compile(r"^\s*(?:[\w.]+\s*=\s*)?(?:%load_ext\s+dockermagic|%+docker\w*|%pip\b|%conda\b|!\s*pip3?\s+install)")
-
-
-LAB_PORT = 8888
+#: raw install lines, commented out in the notebook form (they become requirements)
+_INSTALL_LINE = re.compile(r"^\s*(?:%pip\b|%conda\b|!\s*pip3?\s+install)")
 
 
 def export_lab(cells, final_body=None, source="", final_label="%%dockerize cell"):
@@ -288,8 +833,14 @@ def export_lab(cells, final_body=None, source="", final_label="%%dockerize cell"
     at run time, or read the generated token from the logs).
     """
     program = export_notebook(cells, final_body, source, final_label)
-    program.command = ["jupyter", "lab", "--ip=0.0.0.0", f"--port={LAB_PORT}", "--no-browser",
-                       "--ServerApp.root_dir=/app"]
+    program.command = [
+        "jupyter",
+        "lab",
+        "--ip=0.0.0.0",
+        f"--port={LAB_PORT}",
+        "--no-browser",
+        "--ServerApp.root_dir=/app",
+    ]
     return program
 
 
@@ -302,12 +853,13 @@ def export_notebook(cells, final_body=None, source="", final_label="%%dockerize 
     """
     import nbformat
 
-    script = export_script(cells, final_body, source, final_label)  # for requirements and checks
+    script = export_script(cells, final_body, source, final_label, force_ipython=True)  # for requirements and checks
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     pairs = [(c.label, c.source) for c in cells]
     if final_body and final_body.strip():
         pairs.append((final_label, final_body))
+    tags = {c.label: list(getattr(c, "tags", ()) or ()) for c in cells}
     translated = {c.label: c for c in script.cells}
     for label, text in pairs:
         if text.lstrip().startswith("%%docker"):
@@ -319,12 +871,83 @@ def export_notebook(cells, final_body=None, source="", final_label="%%dockerize 
         if same_shape:
             for start, end in cell_code.dropped_lines:
                 drop.update(range(start - 1, end))
-        lines = [f"# {line}  (kernel only: not run)" if i in drop or _KERNEL_ONLY_LINE.match(line) else line
-                 for i, line in enumerate(lines)]
+        lines = [
+            f"# {line}  (kernel only: not run)" if i in drop or is_own_line(line) or _INSTALL_LINE.match(line) else line
+            for i, line in enumerate(lines)
+        ]
         if any(line.strip() for line in lines):
             cell = nbformat.v4.new_code_cell("\n".join(lines))
             cell.metadata["dockermagic"] = {"source_cell": label}
+            if tags.get(label):
+                cell.metadata["tags"] = tags[label]  # ``parameters``: run-time values go after it
             nb.cells.append(cell)
     text = nbformat.writes(nb)
-    return Program(files={NOTEBOOK_FILE: text}, command=["python", "-m", f"{RUNTIME_PACKAGE}.notebook", NOTEBOOK_FILE],
-                   cells=script.cells, pip_lines=script.pip_lines, uses_ipython=True, dropped=script.dropped)
+    return Program(
+        files={NOTEBOOK_FILE: text},
+        command=["python", "-m", f"{RUNTIME_PACKAGE}.notebook", NOTEBOOK_FILE],
+        cells=script.cells,
+        pip_lines=script.pip_lines,
+        uses_ipython=True,
+        dropped=script.dropped,
+        extension_imports=script.extension_imports,
+        written_files=script.written_files,
+        written_text=script.written_text,
+        ipython_magics=script.ipython_magics,
+    )
+
+
+#: the index uv and pip use when none is configured
+PYPI_SIMPLE = ("https://pypi.org/simple", "https://pypi.org/simple/", "https://pypi.python.org/simple")
+
+
+def script_metadata(
+    requirements: list[str],
+    python_version: tuple,
+    index_url: Optional[str] = None,
+    extra_index_urls: list[str] = (),
+) -> str:
+    """The PEP 723 block (``# /// script`` ... ``# ///``) describing a program's environment.
+
+    ``requires-python`` pins the kernel's ``major.minor`` (``"==3.11.*"``: the exact pins were
+    resolved for it); ``dependencies`` are the requirement lines as given (exact pins); a
+    ``[tool.uv]`` table names the index when it is not PyPI, which ``uv run`` honours.
+    Lines that are pip options rather than requirements (``--hash``, ``-e``...) are left out.
+    """
+    major, minor = (int(part) for part in tuple(python_version)[:2])
+    dependencies = [line.strip() for line in requirements if line.strip() and not line.strip().startswith("-")]
+    toml = [f'requires-python = "=={major}.{minor}.*"']
+    if dependencies:
+        toml.append("dependencies = [")
+        toml += [f"    {json.dumps(line)}," for line in dependencies]
+        toml.append("]")
+    else:
+        toml.append("dependencies = []")
+    extras = [url for url in extra_index_urls or () if url]
+    if index_url and index_url not in PYPI_SIMPLE or extras:
+        toml += ["", "[tool.uv]"]
+        if index_url and index_url not in PYPI_SIMPLE:
+            toml.append(f"index-url = {json.dumps(index_url)}")
+        if extras:
+            toml.append(f"extra-index-url = [{', '.join(json.dumps(url) for url in extras)}]")
+    return "\n".join(["# /// script"] + [f"# {line}" if line else "#" for line in toml] + ["# ///"])
+
+
+def add_script_metadata(
+    program: Program,
+    requirements: list[str],
+    python_version: tuple,
+    index_url: Optional[str] = None,
+    extra_index_urls: list[str] = (),
+) -> Program:
+    """The program with a PEP 723 block at the top of ``program.py``, so that ``uv run program.py``
+    outside Docker installs the same pinned environment (see :func:`script_metadata`).
+
+    Returns a new :class:`Program`; a program without ``program.py`` (the notebook and lab
+    forms) is returned as it is. A block already there is replaced.
+    """
+    text = program.files.get(PROGRAM_FILE)
+    if text is None:
+        return program
+    text = re.sub(r"(?ms)\A# /// script\n.*?^# ///\n+", "", text)
+    block = script_metadata(requirements, python_version, index_url, extra_index_urls)
+    return replace(program, files={**program.files, PROGRAM_FILE: f"{block}\n{text}"})

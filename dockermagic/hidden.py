@@ -45,7 +45,7 @@ def order_problems(cells):
     seen = set()
     for i, (cell, defined, used) in enumerate(parsed):
         for name in sorted(used - defined - seen):
-            later = next((c for c, d, _ in parsed[i + 1:] if name in d), None)
+            later = next((c for c, d, _ in parsed[i + 1 :] if name in d), None)
             if later is not None:
                 problems.append((cell.label, name, later.label))
         seen |= defined
@@ -67,8 +67,7 @@ def compare(notebook_cells, history):
     ran = {c.source.strip() for c in history}
     never = [c.label for c in notebook_cells if c.source.strip() and c.source.strip() not in ran]
     if never:
-        remarks.append(f"{', '.join(never[:5])}{' ...' if len(never) > 5 else ''} "
-                       "did not run in this kernel as saved")
+        remarks.append(f"{', '.join(never[:5])}{' ...' if len(never) > 5 else ''} did not run in this kernel as saved")
     saved = {c.source.strip() for c in notebook_cells}
     gone = [c for c in history if c.source.strip() not in saved and names(c.source)[0]]
     if gone:

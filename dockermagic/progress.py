@@ -6,10 +6,13 @@ follows a container. Both are plain data with ``to_dict()``; how they are shown 
 Jupyter, text in a terminal, the JupyterLab panel) is up to the caller.
 """
 
+import contextlib
 import re
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, Optional
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _LAYER = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
@@ -43,31 +46,67 @@ class Step:
     instruction: str
     state: str = "pending"
     seconds: Optional[float] = None
-    log: List[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
     layer: Optional[str] = None
     started: Optional[float] = None
 
     def to_dict(self):
-        return {"n": self.n, "instruction": self.instruction, "state": self.state,
-                "seconds": None if self.seconds is None else round(self.seconds, 2),
-                "log": self.log[-LOG_TAIL:]}
+        return {
+            "n": self.n,
+            "instruction": self.instruction,
+            "state": self.state,
+            "seconds": None if self.seconds is None else round(self.seconds, 2),
+            "log": self.log[-LOG_TAIL:],
+        }
+
+
+@contextlib.contextmanager
+def ticking(notify: Callable[[], None], interval: float = 1.0) -> Iterator[None]:
+    """Call ``notify()`` from a background thread at least every ``interval`` seconds while the
+    block runs, so a live view's timer moves during a quiet step."""
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(interval):
+            try:
+                notify()
+            except Exception:  # a view that fails must not break the build
+                pass
+
+    thread = threading.Thread(target=tick, name="dockermagic-tick", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 1)
+
+
+#: what a build does, in order, before and around the engine's steps
+PHASES = ("capture", "requirements", "context", "pull", "send", "build", "done", "failed", "interrupted")
 
 
 @dataclass
 class BuildProgress:
-    """The state of one build; ``feed()`` it the engine's decoded stream chunks."""
+    """The state of one build; ``feed()`` it the engine's decoded stream chunks.
+
+    ``phase`` says what the build is doing: capture (reading the notebook), requirements
+    (planning), context (writing the build context), pull (the base image), send (the context
+    goes to the engine), build (the steps), then done, failed or interrupted.
+    """
 
     tag: str
-    steps: List[Step] = field(default_factory=list)
-    phase: str = "requirements"
+    steps: list[Step] = field(default_factory=list)
+    phase: str = "capture"
+    phases: list[dict] = field(default_factory=list)
     message: Optional[str] = None
     image_id: Optional[str] = None
     size: Optional[int] = None
     pull: dict = field(default_factory=dict)
-    log: List[str] = field(default_factory=list)
-    new_layers: List[str] = field(default_factory=list)
-    containers: List[str] = field(default_factory=list)
-    changes: List[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    new_layers: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
     error: Optional[dict] = None
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
@@ -75,7 +114,44 @@ class BuildProgress:
 
     @classmethod
     def for_dockerfile(cls, tag, dockerfile):
-        return cls(tag=tag, steps=[Step(i + 1, s) for i, s in enumerate(dockerfile_steps(dockerfile))])
+        state = cls(tag=tag)
+        state.set_dockerfile(dockerfile)
+        return state
+
+    def set_dockerfile(self, dockerfile: str) -> None:
+        """Know the steps ahead (all pending) from the Dockerfile's text."""
+        self.steps = [Step(i + 1, s) for i, s in enumerate(dockerfile_steps(dockerfile))]
+
+    def enter(self, phase: str) -> None:
+        """Start a phase (see :data:`PHASES`); the one before it ends now."""
+        if self.phase == phase and self.phases:
+            return
+        now = round(time.monotonic() - self.started, 2)
+        if self.phases and self.phases[-1]["seconds"] is None:
+            self.phases[-1]["seconds"] = round(now - self.phases[-1]["at"], 2)
+        self.phase = phase
+        if phase not in ("done", "failed", "interrupted"):
+            self.phases.append({"phase": phase, "at": now, "seconds": None})
+
+    @property
+    def engine_seconds(self) -> Optional[float]:
+        """How long the engine's part took: from sending the context to the end of the build."""
+        sent = next((p for p in self.phases if p["phase"] == "send"), None)
+        if sent is None:
+            return None
+        return round((self.finished or time.monotonic()) - self.started - sent["at"], 2)
+
+    @property
+    def current_n(self) -> Optional[int]:
+        """The number of the running step (None before the first)."""
+        step = self.current
+        return step.n if step is not None else None
+
+    @property
+    def layers(self) -> list[str]:
+        """Every layer id this build's stream named, except the base image's."""
+        named = [s.layer for s in self.steps if s.layer and not s.instruction.upper().startswith("FROM ")]
+        return list(dict.fromkeys(named + self.new_layers))
 
     @property
     def elapsed(self):
@@ -139,7 +215,8 @@ class BuildProgress:
 
     def feed(self, chunk):
         """Take one decoded chunk of ``APIClient.build(decode=True)``."""
-        self.phase = "build" if self.phase not in ("failed", "done") else self.phase
+        if self.phase not in ("failed", "done", "interrupted", "build"):
+            self.enter("build")
         if "stream" in chunk:
             text = self._partial + chunk["stream"]
             lines = text.split("\n")
@@ -155,13 +232,12 @@ class BuildProgress:
             message = detail.get("message") or chunk.get("error") or "build failed"
             code = detail.get("code")
             match = _EXIT.search(message)
-            self.error = {"message": message.strip(),
-                          "exit_code": int(match.group(1)) if match else code}
+            self.error = {"message": message.strip(), "exit_code": int(match.group(1)) if match else code}
             if self._partial:
                 self._line(self._partial)
                 self._partial = ""
             self._finish_current("failed")
-            self.phase = "failed"
+            self.enter("failed")
             self.message = message.strip()
 
     def feed_pull(self, chunk):
@@ -171,8 +247,11 @@ class BuildProgress:
             self.message = chunk.get("status")
             return
         detail = chunk.get("progressDetail") or {}
-        self.pull[layer] = {"status": chunk.get("status", ""), "current": detail.get("current"),
-                            "total": detail.get("total")}
+        self.pull[layer] = {
+            "status": chunk.get("status", ""),
+            "current": detail.get("current"),
+            "total": detail.get("total"),
+        }
 
     @property
     def failed_step(self):
@@ -182,36 +261,58 @@ class BuildProgress:
         self._finish_current()
         self.image_id = image_id or self.image_id
         self.size = size
-        self.phase = "done"
+        self.enter("done")
         self.finished = time.monotonic()
 
     def fail(self, message):
         self._finish_current("failed")
-        self.phase = "failed"
+        self.enter("failed")
         self.message = message
         self.finished = time.monotonic()
 
+    def interrupt(self):
+        """The user interrupted the build: the running step shows as interrupted."""
+        self._finish_current("interrupted")
+        self.enter("interrupted")
+        self.message = "interrupted"
+        self.finished = time.monotonic()
+
     def to_dict(self):
-        return {"kind": "build", "phase": self.phase, "tag": self.tag,
-                "steps": [s.to_dict() for s in self.steps], "pull": dict(self.pull),
-                "message": self.message, "image_id": self.image_id, "size": self.size,
-                "changes": list(self.changes), "elapsed": round(self.elapsed, 2)}
+        return {
+            "kind": "build",
+            "phase": self.phase,
+            "phases": [dict(p) for p in self.phases],
+            "engine_seconds": self.engine_seconds,
+            "tag": self.tag,
+            "steps": [s.to_dict() for s in self.steps],
+            "pull": dict(self.pull),
+            "message": self.message,
+            "image_id": self.image_id,
+            "size": self.size,
+            "changes": list(self.changes),
+            "elapsed": round(self.elapsed, 2),
+        }
 
 
 @dataclass
 class RunProgress:
-    """The state of one container run; ``feed()`` it log text."""
+    """The state of one container run; ``feed()`` it log text.
+
+    ``map_line`` turns each complete line into what the user reads (a traceback frame of
+    program.py becomes the notebook cell and line).
+    """
 
     name: str
     image: str = ""
     state: str = "starting"
-    logs: List[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
     exit_code: Optional[int] = None
     outputs: Optional[str] = None
-    figures: List[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
     message: Optional[str] = None
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
+    map_line: Callable[[str], str] = field(default=lambda line: line, repr=False)
     _partial: str = ""
 
     @property
@@ -222,11 +323,11 @@ class RunProgress:
         self.state = "running"
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
-        self.logs.extend(line.rstrip("\r") for line in lines)
+        self.logs.extend(self.map_line(line.rstrip("\r")) for line in lines)
 
     def flush(self):
         if self._partial:
-            self.logs.append(self._partial)
+            self.logs.append(self.map_line(self._partial))
             self._partial = ""
 
     def exited(self, code, outputs=None, figures=()):
@@ -237,11 +338,27 @@ class RunProgress:
         self.figures = [str(f) for f in figures]
         self.finished = time.monotonic()
 
+    def interrupted(self, outputs=None, files=()):
+        """The user interrupted the run; the container was stopped."""
+        self.flush()
+        self.state = "interrupted"
+        self.outputs = outputs
+        self.figures = [str(f) for f in files if str(f).endswith(".png")]
+        self.finished = time.monotonic()
+
     def to_dict(self):
-        return {"kind": "run", "state": self.state, "name": self.name, "image": self.image,
-                "logs": self.logs[-LOG_TAIL:], "exit_code": self.exit_code, "outputs": self.outputs,
-                "figures": list(self.figures), "message": self.message,
-                "elapsed": round(self.elapsed, 2)}
+        return {
+            "kind": "run",
+            "state": self.state,
+            "name": self.name,
+            "image": self.image,
+            "logs": self.logs[-LOG_TAIL:],
+            "exit_code": self.exit_code,
+            "outputs": self.outputs,
+            "figures": list(self.figures),
+            "message": self.message,
+            "elapsed": round(self.elapsed, 2),
+        }
 
 
 @dataclass
@@ -258,14 +375,39 @@ class TransferProgress:
     def feed(self, chunk):
         layer = chunk.get("id")
         detail = chunk.get("progressDetail") or {}
-        if layer and (detail or chunk.get("status", "").split(" ")[0] in
-                      ("Pushed", "Pushing", "Preparing", "Waiting", "Layer", "Mounted", "Pulling", "Downloading",
-                       "Extracting", "Pull", "Download", "Verifying", "Already")):
-            self.layers[layer] = {"status": chunk.get("status", ""), "current": detail.get("current"),
-                                  "total": detail.get("total")}
+        if layer and (
+            detail
+            or chunk.get("status", "").split(" ")[0]
+            in (
+                "Pushed",
+                "Pushing",
+                "Preparing",
+                "Waiting",
+                "Layer",
+                "Mounted",
+                "Pulling",
+                "Downloading",
+                "Extracting",
+                "Pull",
+                "Download",
+                "Verifying",
+                "Already",
+            )
+        ):
+            self.layers[layer] = {
+                "status": chunk.get("status", ""),
+                "current": detail.get("current"),
+                "total": detail.get("total"),
+            }
         elif chunk.get("status"):
             self.status = chunk["status"]
 
     def to_dict(self):
-        return {"kind": self.kind, "ref": self.ref, "layers": dict(self.layers), "status": self.status,
-                "done": self.done, "elapsed": round(time.monotonic() - self.started, 2)}
+        return {
+            "kind": self.kind,
+            "ref": self.ref,
+            "layers": dict(self.layers),
+            "status": self.status,
+            "done": self.done,
+            "elapsed": round(time.monotonic() - self.started, 2),
+        }

@@ -8,13 +8,12 @@ installed is reported (with pipreqs' guess at its distribution name when pipreqs
 installed), never guessed.
 """
 
-import ast
 import json
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Optional
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement
@@ -22,22 +21,76 @@ from packaging.requirements import Requirement as _PkgRequirement
 from packaging.utils import canonicalize_name
 
 from .errors import RequirementsError
+from .imports import Import, _local_imports, find_imports, local_module_path
+from .layout import BUILD_SUPPORT, RUNTIME_PACKAGE
 
 #: distributions that make up the kernel itself; left out unless the program imports them
-KERNEL_MACHINERY = ("ipykernel", "ipython", "jupyter-client", "jupyter-core", "dockermagic",
-                    "comm", "debugpy", "matplotlib-inline", "nbclient", "nbconvert", "nbformat",
-                    "docker", "detect-secrets", "pipreqs", "jupyterlab", "jupyter-server",
-                    "notebook", "ipywidgets", "pip", "setuptools", "wheel", "pytest")
+KERNEL_MACHINERY = (
+    "ipykernel",
+    "ipython",
+    "jupyter-client",
+    "jupyter-core",
+    "dockermagic",
+    "comm",
+    "debugpy",
+    "matplotlib-inline",
+    "nbclient",
+    "nbconvert",
+    "nbformat",
+    "docker",
+    "detect-secrets",
+    "pipreqs",
+    "jupyterlab",
+    "jupyter-server",
+    "notebook",
+    "ipywidgets",
+    "pip",
+    "setuptools",
+    "wheel",
+    "pytest",
+)
 #: installers, never pinned unless imported
 TOOLING = {"pip", "setuptools", "wheel"}
 #: pip options that take a value, and those of them that belong in requirements.txt
-_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--trusted-host",
-                  "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "--target", "-t",
-                  "--prefix", "--root", "--platform", "--python-version", "--implementation",
-                  "--abi", "--src", "--upgrade-strategy", "--progress-bar", "--log", "--proxy",
-                  "--retries", "--timeout", "--cert", "--client-cert", "--cache-dir", "--report"}
-_FILE_OPTIONS = {"-i": "--index-url", "--index-url": "--index-url",
-                 "--extra-index-url": "--extra-index-url", "--trusted-host": "--trusted-host"}
+_VALUE_OPTIONS = {
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--trusted-host",
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "--target",
+    "-t",
+    "--prefix",
+    "--root",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--src",
+    "--upgrade-strategy",
+    "--progress-bar",
+    "--log",
+    "--proxy",
+    "--retries",
+    "--timeout",
+    "--cert",
+    "--client-cert",
+    "--cache-dir",
+    "--report",
+}
+_FILE_OPTIONS = {
+    "-i": "--index-url",
+    "--index-url": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "--trusted-host": "--trusted-host",
+}
 
 
 @dataclass(frozen=True)
@@ -65,16 +118,6 @@ class Requirement:
         return canonicalize_name(self.name)
 
 
-@dataclass(frozen=True)
-class Import:
-    """A top-level module name the program imports."""
-
-    module: str
-    cell: str
-    optional: bool = False
-    dotted: str = ""
-
-
 @dataclass
 class RequirementSet:
     """The result of requirement inference.
@@ -90,122 +133,25 @@ class RequirementSet:
             requirements (not local modules), sorted; the image compiles their bytecode.
     """
 
-    requirements: List[Requirement] = field(default_factory=list)
-    pip_options: List[str] = field(default_factory=list)
-    local_modules: Dict[str, Path] = field(default_factory=dict)
-    missing: List[Tuple[str, str, Optional[str]]] = field(default_factory=list)
-    problems: List[str] = field(default_factory=list)
-    notes: List[str] = field(default_factory=list)
-    modules: List[str] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+    pip_options: list[str] = field(default_factory=list)
+    local_modules: dict[str, Path] = field(default_factory=dict)
+    missing: list[tuple[str, str, Optional[str]]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
 
     def text(self):
         """The ``requirements.txt`` the image installs (stable: only names and versions)."""
         lines = list(self.pip_options)
-        lines += [str(r) if not r.local_file else f"/tmp/dockermagic/wheels/{r.local_file.name}"
-                  for r in self.requirements]
+        lines += [
+            str(r) if not r.local_file else f"{BUILD_SUPPORT}/wheels/{r.local_file.name}" for r in self.requirements
+        ]
         return "\n".join(lines) + ("\n" if lines else "")
 
 
-# --- imports -----------------------------------------------------------------------------
-
-def _handles_import_error(handler):
-    names = []
-    if handler.type is None:
-        return True
-    for node in ast.walk(handler.type):
-        if isinstance(node, ast.Name):
-            names.append(node.id)
-        elif isinstance(node, ast.Attribute):
-            names.append(node.attr)
-    return bool({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"} & set(names))
-
-
-#: cell magics whose body is Python that runs in the program; imports in it count
-PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
-
-
-def cell_magic_body(node):
-    """The parsed body of ``get_ipython().run_cell_magic('time', '', body)``, or None."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "run_cell_magic" and len(node.args) >= 3):
-        return None
-    name, body = node.args[0], node.args[2]
-    if not (isinstance(name, ast.Constant) and name.value in PYTHON_CELL_MAGICS
-            and isinstance(body, ast.Constant) and isinstance(body.value, str)):
-        return None
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return ast.parse(TransformerManager().transform_cell(body.value))
-    except SyntaxError:
-        return None
-
-
-def find_imports(code, cell="program"):
-    """Top-level modules a piece of Python code imports, with where and whether optionally.
-
-    Absolute ``import``/``from`` statements anywhere (functions, ``try`` blocks, class
-    bodies) and ``importlib.import_module("x")`` / ``__import__("x")`` with a literal name.
-    An import is optional when it sits in a ``try`` whose handler catches ImportError.
-    """
-    tree = ast.parse(code) if isinstance(code, str) else code
-    found = []
-
-    def visit(node, optional):
-        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            guarded = optional or any(_handles_import_error(h) for h in node.handlers)
-            for child in node.body:
-                visit(child, guarded)
-            for child in node.handlers + node.orelse + node.finalbody:
-                visit(child, optional)
-            return
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append(Import(alias.name.partition(".")[0], cell, optional, alias.name))
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.append(Import(node.module.partition(".")[0], cell, optional, node.module))
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and (isinstance(node.func, ast.Name) and node.func.id == "__import__"
-                   or isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")):
-            name = node.args[0].value
-            if name and not name.startswith("."):
-                found.append(Import(name.partition(".")[0], cell, optional, name))
-        body = cell_magic_body(node)
-        if body is not None:
-            visit(body, optional)
-        for child in ast.iter_child_nodes(node):
-            visit(child, optional)
-
-    visit(tree, False)
-    return found
-
-
-def local_module_path(module, folder):
-    """The file or package beside the notebook that ``import module`` would load, or None."""
-    folder = Path(folder)
-    for candidate in (folder / f"{module}.py", folder / module / "__init__.py"):
-        if candidate.is_file():
-            return candidate if candidate.name != "__init__.py" else candidate.parent
-    package = folder / module
-    if package.is_dir() and any(package.glob("*.py")):
-        return package
-    return None
-
-
-def _local_imports(path, seen):
-    """Imports made by a local module (file or package), following local imports of its own."""
-    files = [path] if path.is_file() else sorted(path.rglob("*.py"))
-    found = []
-    for file in files:
-        try:
-            found += find_imports(file.read_text(encoding="utf-8", errors="replace"), cell=file.name)
-        except SyntaxError:
-            continue
-    return found
-
-
 # --- the kernel's installed distributions -------------------------------------------------
+
 
 class Installed:
     """The kernel's installed distributions, looked up by import name and by project name."""
@@ -247,10 +193,17 @@ def target_environment(python_version):
     """Marker environment of the image: Linux, CPython of the kernel's major.minor."""
     env = default_environment()
     version = "%d.%d" % tuple(python_version[:2])
-    env.update({"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-                "python_version": version,
-                "python_full_version": version + ".0" if not env["python_full_version"].startswith(version)
-                else env["python_full_version"]})
+    env.update(
+        {
+            "sys_platform": "linux",
+            "platform_system": "Linux",
+            "os_name": "posix",
+            "python_version": version,
+            "python_full_version": version + ".0"
+            if not env["python_full_version"].startswith(version)
+            else env["python_full_version"],
+        }
+    )
     return env
 
 
@@ -262,9 +215,10 @@ def declared_dependencies(dist, env, extras=()):
             req = _PkgRequirement(line)
         except InvalidRequirement:
             continue
-        if req.marker is not None:
-            if not any(req.marker.evaluate(dict(env, extra=e)) for e in (tuple(extras) or ("",))):
-                continue
+        if req.marker is not None and not any(
+            req.marker.evaluate(dict(env, extra=e)) for e in (tuple(extras) or ("",))
+        ):
+            continue
         names.append((req.name, tuple(req.extras)))
     return names
 
@@ -292,6 +246,7 @@ def closure(names, installed, env):
 
 
 # --- where a distribution came from -------------------------------------------------------
+
 
 def install_source(dist):
     """``(kind, detail)`` of how a distribution was installed: ``index``, ``vcs``, ``editable``,
@@ -331,22 +286,28 @@ def _requirement_for(dist, origin, problems):
     if kind == "url":
         return Requirement(name, version, origin, spec=f"{name} @ {detail}")
     if kind == "local-file":
-        path = Path(detail[len("file://"):])
+        path = Path(detail[len("file://") :])
         if path.is_file():
             return Requirement(name, version, origin, local_file=path)
-        problems.append(f"{name} {version} ({origin}) was installed from {path}, which no longer "
-                        "exists: reinstall it from an index, or put its wheel beside the notebook")
+        problems.append(
+            f"{name} {version} ({origin}) was installed from {path}, which no longer "
+            "exists: reinstall it from an index, or put its wheel beside the notebook"
+        )
         return None
     if kind == "vcs":
-        problems.append(f"{name} {version} ({origin}) was installed from {detail}: publish a release "
-                        f"to your index, or build a wheel beside the notebook (pip wheel --no-deps "
-                        f"'{detail}') and install that")
+        problems.append(
+            f"{name} {version} ({origin}) was installed from {detail}: publish a release "
+            f"to your index, or build a wheel beside the notebook (pip wheel --no-deps "
+            f"'{detail}') and install that"
+        )
         return None
     if kind in ("editable", "local-dir"):
-        folder = detail[len("file://"):] if detail.startswith("file://") else detail
-        problems.append(f"{name} {version} ({origin}) is installed from the local folder {folder}"
-                        f"{' (editable)' if kind == 'editable' else ''}: build a wheel beside the "
-                        f"notebook (pip wheel --no-deps {folder} -w .), or copy the package next to it")
+        folder = detail[len("file://") :] if detail.startswith("file://") else detail
+        problems.append(
+            f"{name} {version} ({origin}) is installed from the local folder {folder}"
+            f"{' (editable)' if kind == 'editable' else ''}: build a wheel beside the "
+            f"notebook (pip wheel --no-deps {folder} -w .), or copy the package next to it"
+        )
         return None
     if kind == "conda":
         return Requirement(name, version, origin + " (installed by conda; it must also exist on the index)")
@@ -367,6 +328,7 @@ def _pipreqs_name(module):
 
 
 # --- %pip lines ---------------------------------------------------------------------------
+
 
 def pip_line_requirements(pip_lines, installed):
     """Requirements and requirements.txt options from ``%pip install`` lines.
@@ -392,8 +354,10 @@ def pip_line_requirements(pip_lines, installed):
                     if opt in _FILE_OPTIONS:
                         options.append(f"{_FILE_OPTIONS[opt]} {value}")
                     elif opt in ("-r", "--requirement", "-e", "--editable", "-f", "--find-links", "-c", "--constraint"):
-                        problems.append(f"{line.cell}: '{line.text}' uses {opt} {value}: "
-                                        "put the package on an index or beside the notebook")
+                        problems.append(
+                            f"{line.cell}: '{line.text}' uses {opt} {value}: "
+                            "put the package on an index or beside the notebook"
+                        )
                 i += 1
                 continue
             i += 1
@@ -401,8 +365,9 @@ def pip_line_requirements(pip_lines, installed):
                 req = _PkgRequirement(word)
             except InvalidRequirement:
                 if word.endswith(".whl") and Path(word).is_file():
-                    reqs.append(Requirement(Path(word).name.split("-")[0], None,
-                                            f"%pip in {line.cell}", local_file=Path(word)))
+                    reqs.append(
+                        Requirement(Path(word).name.split("-")[0], None, f"%pip in {line.cell}", local_file=Path(word))
+                    )
                 else:
                     problems.append(f"{line.cell}: cannot read '{word}' in '{line.text}'")
                 continue
@@ -419,8 +384,130 @@ def pip_line_requirements(pip_lines, installed):
 
 # --- inference ----------------------------------------------------------------------------
 
-def infer(cells, workdir, pip_lines=(), loaded_modules=(), python_version=None,
-          uses_ipython=False, installed=None):
+
+def _program_imports(cells) -> list[Import]:
+    imports = []
+    for cell in cells:
+        label, code = (cell.label, cell.code) if hasattr(cell, "code") else cell
+        try:
+            imports += find_imports(code, label)
+        except SyntaxError as exc:
+            raise RequirementsError(f"{label} has a syntax error on line {exc.lineno}: {exc.msg}") from None
+    return imports
+
+
+class _Inference:
+    """The state of one inference: what is chosen so far, and why."""
+
+    def __init__(self, installed, python_version):
+        self.installed = installed
+        self.env = target_environment(python_version or sys.version_info[:2])
+        self.stdlib = set(getattr(sys, "stdlib_module_names", ())) | set(sys.builtin_module_names)
+        self.result = RequirementSet()
+        self.chosen: dict[str, Requirement] = {}
+        self.direct: list[str] = []
+        self.modules: set = set()
+        self.written: set = set()
+
+    def add(self, req):
+        if req is not None and req.key not in self.chosen:
+            self.chosen[req.key] = req
+
+    def add_dist(self, dist, origin, direct=False):
+        self.add(_requirement_for(dist, origin, self.result.problems))
+        if direct:
+            self.direct.append(dist.metadata["Name"])
+
+    def follow_local_modules(self, imports, workdir):
+        """Modules beside the notebook are copied, not installed; their own imports count too."""
+        queue = list(imports)
+        while queue:
+            imp = queue.pop(0)
+            if imp.module in self.stdlib or imp.module in self.result.local_modules or imp.module == RUNTIME_PACKAGE:
+                continue
+            if imp.module in self.written:
+                continue
+            path = local_module_path(imp.module, workdir)
+            if path is not None:
+                self.result.local_modules[imp.module] = path
+                found = _local_imports(path, set(self.result.local_modules))
+                queue += found
+                imports += found
+
+    def map_imports(self, imports):
+        """Each import to the installed distributions that provide it."""
+        for imp in imports:
+            if imp.module in self.result.local_modules or imp.module == RUNTIME_PACKAGE or imp.module in self.written:
+                continue
+            if imp.module in self.stdlib:
+                self.modules.add(imp.dotted or imp.module)
+                continue
+            names = self.installed.dists_for(imp.module, imp.dotted)
+            if not names:
+                self._not_installed(imp)
+                continue
+            self.modules.add(imp.dotted or imp.module)
+            for name in names:
+                dist = self.installed.dist(name)
+                if dist is not None and canonicalize_name(name) not in self.chosen:
+                    self.add_dist(dist, f"import {imp.module} in {imp.cell}", direct=True)
+
+    def _not_installed(self, imp):
+        if imp.optional:
+            self.result.notes.append(
+                f"optional import '{imp.module}' ({imp.cell}) is not installed in "
+                "the kernel; the image will not have it either"
+            )
+        elif (imp.module, imp.cell) not in [(m, c) for m, c, _ in self.result.missing]:
+            self.result.missing.append((imp.module, imp.cell, _pipreqs_name(imp.module)))
+
+    def add_pip_lines(self, pip_lines):
+        """``%pip install`` lines: pinned to what they gave the kernel, with their index options."""
+        pip_reqs, self.result.pip_options, problems = pip_line_requirements(pip_lines, self.installed)
+        self.result.problems += problems
+        for req in pip_reqs:
+            if req.key in self.chosen and not req.spec:
+                self.chosen[req.key] = Requirement(
+                    req.name, req.version, self.chosen[req.key].origin + f"; {req.origin}"
+                )
+            else:
+                self.chosen[req.key] = req
+            self.direct.append(req.name)
+
+    def add_dependencies(self, names):
+        """The declared dependencies of ``names``, all the way down."""
+        for key, parent in closure(names, self.installed, self.env).items():
+            if key not in self.chosen and parent is not None and key not in TOOLING:
+                self.add_dist(self.installed.dist(key), f"dependency of {parent}")
+
+    def add_loaded_modules(self, loaded_modules):
+        """Distributions the kernel loaded that no requirement declares (an undeclared dependency)."""
+        machinery = closure(KERNEL_MACHINERY, self.installed, self.env)
+        for module in sorted(set(loaded_modules)):
+            if module in self.stdlib or module in self.result.local_modules or module.startswith("_"):
+                continue
+            for name in self.installed.dists_for(module):
+                key = canonicalize_name(name)
+                dist = self.installed.dist(name)
+                if key in self.chosen or key in machinery or key in TOOLING or dist is None:
+                    continue
+                if install_source(dist)[0] not in ("index", "conda"):
+                    continue
+                origin = f"loaded in the kernel (module {module}), declared by no requirement"
+                self.add(Requirement(dist.metadata["Name"], dist.version, origin))
+                self.add_dependencies([name])
+
+
+def infer(
+    cells,
+    workdir,
+    pip_lines=(),
+    loaded_modules=(),
+    python_version=None,
+    uses_ipython=False,
+    installed=None,
+    written=(),
+):
     """Infer the program's requirements from the kernel.
 
     Args:
@@ -431,6 +518,8 @@ def infer(cells, workdir, pip_lines=(), loaded_modules=(), python_version=None,
         python_version: ``(major, minor)`` of the image's Python.
         uses_ipython: the program needs IPython (magics, ``!`` lines).
         installed: an :class:`Installed` (tests pass a fake one).
+        written: paths (relative to the notebook) of files the program writes itself
+            (``%%writefile mod.py``): importing them needs nothing installed.
 
     Returns:
         RequirementSet
@@ -438,104 +527,18 @@ def infer(cells, workdir, pip_lines=(), loaded_modules=(), python_version=None,
     Raises:
         RequirementsError: a cell is not valid Python.
     """
-    installed = installed or Installed()
-    env = target_environment(python_version or sys.version_info[:2])
-    workdir = Path(workdir)
-    stdlib = set(getattr(sys, "stdlib_module_names", ())) | set(sys.builtin_module_names)
-    result = RequirementSet()
-
-    imports = []
-    for cell in cells:
-        label, code = (cell.label, cell.code) if hasattr(cell, "code") else cell
-        try:
-            imports += find_imports(code, label)
-        except SyntaxError as exc:
-            raise RequirementsError(f"{label} has a syntax error on line {exc.lineno}: {exc.msg}") from None
-
-    # local modules, and what they import in turn
-    queue = list(imports)
-    seen_local = set()
-    while queue:
-        imp = queue.pop(0)
-        if imp.module in stdlib or imp.module in seen_local or imp.module.startswith("_dockermagic"):
-            continue
-        path = local_module_path(imp.module, workdir)
-        if path is not None:
-            seen_local.add(imp.module)
-            result.local_modules[imp.module] = path
-            for sub in _local_imports(path, seen_local):
-                queue.append(sub)
-                imports.append(sub)
-
-    chosen: Dict[str, Requirement] = {}
-
-    def add(req):
-        if req is not None and req.key not in chosen:
-            chosen[req.key] = req
-
-    direct = []
-    modules = set()
-    for imp in imports:
-        if imp.module in result.local_modules or imp.module.startswith("_dockermagic"):
-            continue
-        if imp.module in stdlib:
-            modules.add(imp.dotted or imp.module)
-            continue
-        names = installed.dists_for(imp.module, imp.dotted)
-        if names:
-            modules.add(imp.dotted or imp.module)
-        if not names:
-            if imp.optional:
-                result.notes.append(f"optional import '{imp.module}' ({imp.cell}) is not installed in "
-                                    "the kernel; the image will not have it either")
-            elif (imp.module, imp.cell) not in [(m, c) for m, c, _ in result.missing]:
-                result.missing.append((imp.module, imp.cell, _pipreqs_name(imp.module)))
-            continue
-        for name in names:
-            dist = installed.dist(name)
-            if dist is not None and canonicalize_name(name) not in chosen:
-                add(_requirement_for(dist, f"import {imp.module} in {imp.cell}", result.problems))
-                direct.append(name)
-
-    if uses_ipython and "ipython" not in chosen:
-        dist = installed.dist("ipython")
+    run = _Inference(installed or Installed(), python_version)
+    run.written = {str(p)[: -len(".py")] if str(p).endswith(".py") else str(p) for p in written}
+    imports = _program_imports(cells)
+    run.follow_local_modules(imports, Path(workdir))
+    run.map_imports(imports)
+    if uses_ipython and "ipython" not in run.chosen:
+        dist = run.installed.dist("ipython")
         if dist is not None:
-            add(_requirement_for(dist, "the program uses IPython syntax (magics or ! lines)", result.problems))
-            direct.append("ipython")
-
-    pip_reqs, result.pip_options, pip_problems = pip_line_requirements(pip_lines, installed)
-    result.problems += pip_problems
-    for req in pip_reqs:
-        if req.key in chosen and not req.spec:
-            chosen[req.key] = Requirement(req.name, req.version, chosen[req.key].origin + f"; {req.origin}")
-        else:
-            chosen[req.key] = req
-        direct.append(req.name)
-
-    required = closure(direct, installed, env)
-    for key, parent in required.items():
-        if key in chosen or parent is None or key in TOOLING:
-            continue
-        dist = installed.dist(key)
-        add(_requirement_for(dist, f"dependency of {parent}", result.problems))
-
-    machinery = closure(KERNEL_MACHINERY, installed, env)
-    for module in sorted(set(loaded_modules)):
-        if module in stdlib or module in result.local_modules or module.startswith("_"):
-            continue
-        for name in installed.dists_for(module):
-            key = canonicalize_name(name)
-            if key in chosen or key in machinery or key in TOOLING:
-                continue
-            dist = installed.dist(name)
-            if dist is None or install_source(dist)[0] not in ("index", "conda"):
-                continue
-            add(Requirement(dist.metadata["Name"], dist.version,
-                            f"loaded in the kernel (module {module}), declared by no requirement"))
-            for dep_key, dep_parent in closure([name], installed, env).items():
-                if dep_key not in chosen and dep_key not in TOOLING and dep_parent is not None:
-                    add(_requirement_for(installed.dist(dep_key), f"dependency of {dep_parent}", result.problems))
-
-    result.requirements = sorted(chosen.values(), key=lambda r: r.key)
-    result.modules = sorted(modules)
-    return result
+            run.add_dist(dist, "the program uses IPython syntax (magics or ! lines)", direct=True)
+    run.add_pip_lines(pip_lines)
+    run.add_dependencies(run.direct)
+    run.add_loaded_modules(loaded_modules)
+    run.result.requirements = sorted(run.chosen.values(), key=lambda r: r.key)
+    run.result.modules = sorted(run.modules)
+    return run.result

@@ -8,6 +8,7 @@ finding stops the build unless the user overrides it explicitly.
 import tempfile
 from pathlib import Path
 
+from . import wording
 from .errors import SecretFound
 
 #: detectors that flag any random-looking string; used on code only, not on data files
@@ -72,8 +73,11 @@ def check(program_files, copies, cells, allow=False):
     code = set(program_files)
     for rel, src in copies.items():
         src = Path(src)
-        files = [(rel, src)] if src.is_file() else [(f"{rel}/{p.relative_to(src).as_posix()}", p)
-                                                      for p in sorted(src.rglob("*")) if p.is_file()]
+        files = (
+            [(rel, src)]
+            if src.is_file()
+            else [(f"{rel}/{p.relative_to(src).as_posix()}", p) for p in sorted(src.rglob("*")) if p.is_file()]
+        )
         for name, path in files:
             text = readable(path)
             if text is not None:
@@ -87,7 +91,9 @@ def check(program_files, copies, cells, allow=False):
     if findings and not allow:
         name, line, kind = findings[0]
         more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        raise SecretFound(f"possible secret, not building: {kind} in {name} line {line}{more}; remove it "
-                          "and pass it at run time (%docker_run -e NAME), or override with --allow-secrets",
-                          findings)
+        raise SecretFound(
+            f"possible secret, not building: {kind} in {name} line {line}{more}; remove it "
+            f"and pass it at run time ({wording.run('-e NAME')}), or override with --allow-secrets",
+            findings,
+        )
     return findings

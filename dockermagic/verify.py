@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 
 MARK = "\x1e[dockermagic cell end] "
-_VOLATILE = [re.compile(p) for p in (r" at 0x[0-9a-f]+", r"^(CPU times|Wall time):", r"^\[dockermagic\]",
-                                      r"^\d+(\.\d+)? [mµn]?s ± ")]
+_VOLATILE = [
+    re.compile(p)
+    for p in (r" at 0x[0-9a-f]+", r"^(CPU times|Wall time):", r"^\[dockermagic\]", r"^\d+(\.\d+)? [mµn]?s ± ")
+]
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def split_by_cell(logs):
     found, current = {}, []
     for line in logs.split("\n"):  # not splitlines(): it splits at the marker's \x1e too
         if line.startswith(MARK):
-            found[line[len(MARK):].strip()] = "\n".join(current)
+            found[line[len(MARK) :].strip()] = "\n".join(current)
             current = []
         else:
             current.append(line)

@@ -14,6 +14,9 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PREFIX = "dmtest-"
+#: the names the ``tag`` fixture handed out in this session: only their images are removed at
+#: the end (another test session may be using the same engine)
+SESSION_TAGS = []
 
 
 @pytest.fixture(scope="session")
@@ -28,11 +31,16 @@ def docker_client():
     client.ping()
     before = {image.id for image in client.images.list(all=True)}
     yield client
+    ours = tuple(SESSION_TAGS)
+
+    def of_this_session(name):
+        return any(t in name for t in ours)
+
     for container in client.containers.list(all=True, filters={"label": "org.dockermagic.version"}):
-        if TEST_PREFIX in container.labels.get("org.dockermagic.image", ""):
+        if of_this_session(container.labels.get("org.dockermagic.image", "")):
             container.remove(force=True)
     for image in client.images.list():
-        if any(TEST_PREFIX in t for t in image.tags):
+        if any(of_this_session(t) for t in image.tags):
             for tag in image.tags:
                 try:
                     client.images.remove(tag, force=True)
@@ -40,7 +48,8 @@ def docker_client():
                     pass
     contexts = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockermagic" / "contexts"
     for folder in contexts.glob(f"{TEST_PREFIX}*"):
-        shutil.rmtree(folder, ignore_errors=True)
+        if of_this_session(folder.name):
+            shutil.rmtree(folder, ignore_errors=True)
     for image in client.images.list(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
         if image.id in before:
             continue
@@ -53,7 +62,9 @@ def docker_client():
 @pytest.fixture
 def tag():
     """A unique image name that the session clean-up removes."""
-    return f"{TEST_PREFIX}{secrets.token_hex(4)}"
+    name = f"{TEST_PREFIX}{secrets.token_hex(4)}"
+    SESSION_TAGS.append(name)
+    return name
 
 
 @pytest.fixture
@@ -120,8 +131,13 @@ def execute(path, *, session_file=True, timeout=900, extra_env=None):
     os.environ.update(extra_env or {})
     messages = []
     try:
-        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            allow_errors=True,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         original = client.process_message
 
         def record(msg, cell, cell_index):

@@ -1,19 +1,19 @@
 """--precompile: the bytecode of the program's imports is in the image, written at build time."""
 
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
 
 # prints whether each module's .pyc exists in the image, as the image's own user sees it
-CHECK = ("import os, json, packaging.version, colorsys; "
-         "print(json.dumps({m.__name__: os.path.exists(m.__cached__) for m in (packaging.version, colorsys)}))")
+CHECK = (
+    "import os, json, packaging.version, colorsys; "
+    "print(json.dumps({m.__name__: os.path.exists(m.__cached__) for m in (packaging.version, colorsys)}))"
+)
 
 
 def _cached(docker_client, tag):
-    out = docker_client.containers.run(tag, ["python", "-c", CHECK], remove=True,
-                                       labels={"org.dockermagic.test": "1"})
+    out = docker_client.containers.run(tag, ["python", "-c", CHECK], remove=True, labels={"org.dockermagic.test": "1"})
     return out.decode().strip().splitlines()[-1]
 
 
@@ -22,15 +22,15 @@ def test_precompile_writes_the_bytecode_of_the_programs_imports(docker_client, n
         "import colorsys\nfrom packaging.version import Version\nprint(Version('1.2'), colorsys.rgb_to_hsv(1, 0, 0))",
         "%load_ext dockermagic",
         f"img = %dockerize -t {tag} --precompile -q",
-        "import dockermagic.api\nprint([line for s in dockermagic.api.last_build().steps for line in s.log if 'bytecode' in line])",
+        "import dockermagic.api\n"
+        "print([line for s in dockermagic.api.last_build().steps for line in s.log if 'bytecode' in line])",
         f"plain = %dockerize -t {tag}-plain -q",
         "print(img.dockerfile)",
     ]
     result = execute(make_notebook(notebook_dir, cells))
     for i in range(len(cells)):
         assert not result.errors(i), (i, result.text(i))
-    assert "RUN python -m _dockermagic_runtime.precompile --owner 1000 colorsys packaging.version" \
-        in result.text(5)
+    assert "RUN python -m _dockermagic_runtime.precompile --owner 1000 colorsys packaging.version" in result.text(5)
     # the step's own report is in the build's log
     assert "bytecode for 2 of 2 imports" in result.text(3), result.text(3)
     assert _cached(docker_client, tag) == '{"packaging.version": true, "colorsys": true}'

@@ -4,20 +4,25 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import make_notebook
 
 pytestmark = [pytest.mark.engine]
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "dockermagic", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "dockermagic", *args], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
 
 
 def test_cli_builds_and_runs_a_notebook_file(docker_client, notebook_dir, tag):
-    path = make_notebook(notebook_dir, ["import json\nrows = [{'a': 1}]",
-                                        "with open('result.json', 'w') as f:\n    json.dump(rows, f)\nprint('wrote', len(rows))"])
+    path = make_notebook(
+        notebook_dir,
+        [
+            "import json\nrows = [{'a': 1}]",
+            "with open('result.json', 'w') as f:\n    json.dump(rows, f)\nprint('wrote', len(rows))",
+        ],
+    )
     built = _cli("build", str(path), "-t", tag, cwd=notebook_dir)
     assert built.returncode == 0, built.stderr + built.stdout
     assert "Step " in built.stdout and f"Image {tag}:latest" in built.stdout

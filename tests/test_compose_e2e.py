@@ -6,8 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-
-from conftest import TEST_PREFIX, execute, make_notebook
+from conftest import SESSION_TAGS, TEST_PREFIX, execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
 POSTGRES = f"{TEST_PREFIX}postgres:15"
@@ -35,22 +34,29 @@ print("postgres answered", answer.decode(), "at", os.environ["DATABASE_URL"])
 def postgres_image(docker_client):
     if not docker_client.images.list(name=POSTGRES):
         docker_client.images.build(fileobj=io.BytesIO(POSTGRES_DOCKERFILE), tag=POSTGRES, rm=True, forcerm=True)
+        SESSION_TAGS.append(POSTGRES)  # removed with this session's images
     return POSTGRES
 
 
 def test_compose_brings_up_the_program_beside_postgres(docker_client, notebook_dir, tag, postgres_image):
     compose = shutil.which("docker-compose")
     assert compose, "docker-compose is missing: scripts/test.sh installs it"
-    path = make_notebook(notebook_dir, ["rows = 3", "%load_ext dockermagic",
-                                        CHECK.format(tag=tag, postgres=postgres_image), "print(_.compose)"])
+    path = make_notebook(
+        notebook_dir,
+        ["rows = 3", "%load_ext dockermagic", CHECK.format(tag=tag, postgres=postgres_image), "print(_.compose)"],
+    )
     run = execute(path)
     assert "UsageError" not in run.text(2) and not run.errors(2), run.text(2)
     compose_file = notebook_dir / f"{tag}.compose.yaml"
     assert compose_file.is_file() and str(compose_file) in run.text(3)
     project = ["-f", str(compose_file), "-p", tag]
     try:
-        up = subprocess.run([compose, *project, "up", "--abort-on-container-exit", "--exit-code-from", "program"],
-                            capture_output=True, text=True, timeout=300)
+        up = subprocess.run(
+            [compose, *project, "up", "--abort-on-container-exit", "--exit-code-from", "program"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
         assert "postgres answered" in up.stdout and "postgresql://postgres:postgres@postgres:5432/postgres" in up.stdout
     finally:

@@ -4,7 +4,6 @@ dockerizes itself, runs its image, and the figures and files come back."""
 import json
 
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
@@ -12,7 +11,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.kernel]
 
 def test_example_notebook_builds_runs_and_brings_outputs_back(docker_client, example_dir, tag):
     nb_path = example_dir / "heart_roc.ipynb"
-    text = nb_path.read_text().replace("-t heart-roc", f"-t {tag}").replace("%docker_run heart-roc", f"%docker_run {tag}")
+    text = (
+        nb_path.read_text().replace("-t heart-roc", f"-t {tag}").replace("%docker_run heart-roc", f"%docker_run {tag}")
+    )
     nb_path.write_text(text)
     shown = text.count("plt.show()")
     assert shown >= 2
@@ -45,11 +46,13 @@ def test_example_notebook_builds_runs_and_brings_outputs_back(docker_client, exa
 
 
 def test_dockerfile_installs_requirements_before_code_and_code_change_hits_cache(docker_client, notebook_dir, tag):
-    cells = ["import numpy as np\nvalues = np.arange(5)\nprint('sum', values.sum())",
-             "%load_ext dockermagic",
-             f"img = %dockerize -t {tag}",
-             "print(json.dumps({'context': str(img.context), 'cached': img.cached_steps, "
-             "'reqs': [str(r) for r in img.requirements], 'dockerfile': img.dockerfile, 'notes': img.notes}))"]
+    cells = [
+        "import numpy as np\nvalues = np.arange(5)\nprint('sum', values.sum())",
+        "%load_ext dockermagic",
+        f"img = %dockerize -t {tag}",
+        "print(json.dumps({'context': str(img.context), 'cached': img.cached_steps, "
+        "'reqs': [str(r) for r in img.requirements], 'dockerfile': img.dockerfile, 'notes': img.notes}))",
+    ]
     cells[0] = "import json\n" + cells[0]
     path = make_notebook(notebook_dir, cells)
     first = execute(path)
@@ -70,7 +73,9 @@ def test_dockerfile_installs_requirements_before_code_and_code_change_hits_cache
     steps = [l for l in dockerfile if l.startswith(("FROM", "RUN", "COPY", "ENV", "LABEL", "USER", "WORKDIR", "CMD"))]
     pip_step = next(i + 1 for i, l in enumerate(steps) if l.startswith("RUN python -m venv"))
     assert pip_step in info2["cached"], (pip_step, info2["cached"])
-    assert any("rebuilt from step" in n and "the program or its files changed" in n
-               and "requirements" not in n for n in info2["notes"]), info2["notes"]
+    assert any(
+        "rebuilt from step" in n and "the program or its files changed" in n and "requirements" not in n
+        for n in info2["notes"]
+    ), info2["notes"]
     run = docker_client.containers.run(f"{tag}:latest", remove=True)
     assert b"total 10" in run

@@ -1,7 +1,6 @@
 """IPython syntax in both program forms, dockerized and run from a real kernel."""
 
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]

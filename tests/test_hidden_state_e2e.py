@@ -1,25 +1,22 @@
 """Hidden state and secrets, in a real kernel against a real engine."""
 
 import pytest
-
 from conftest import execute, make_notebook
-from dockermagic import capture, hidden
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
-
-
-def test_order_problems_name_cell_and_name():
-    cells = [capture.Cell("cell 1", "y = x + 1"), capture.Cell("cell 2", "x = 41"), capture.Cell("cell 3", "import os\nprint(os.sep, y)")]
-    assert hidden.order_problems(cells) == [("cell 1", "x", "cell 2")]
-    reasons, _ = hidden.compare(cells, [capture.Cell("In [1]", "x = 41"), capture.Cell("In [2]", "y = x + 1")])
-    assert "cell 1 uses 'x' before cell 2 defines it" in reasons
 
 
 def test_notebook_with_hidden_state_still_runs_in_its_image(docker_client, notebook_dir, tag):
     # saved order: the cell using `threshold` comes before the one defining it; the kernel
     # ran them in the other order (cell 2 first), and cell 4 failed in the kernel.
-    saved = ["result = threshold * 2\nprint('result', result)", "threshold = 21",
-             "%load_ext dockermagic", "1 / 0", f"img = %dockerize -t {tag}", f"run = %docker_run {tag}"]
+    saved = [
+        "result = threshold * 2\nprint('result', result)",
+        "threshold = 21",
+        "%load_ext dockermagic",
+        "1 / 0",
+        f"img = %dockerize -t {tag}",
+        f"run = %docker_run {tag}",
+    ]
     path = make_notebook(notebook_dir, saved)
     # the kernel executes cells in the order a user did: 2, 1, then the rest
     order = [saved[1], saved[0]] + saved[2:]
@@ -38,10 +35,14 @@ def test_fake_cloud_key_stops_the_build_and_env_files_never_enter(docker_client,
     (notebook_dir / "data").mkdir()
     (notebook_dir / "data" / "rows.csv").write_text("a\n1\n")
     (notebook_dir / "data" / ".env").write_text("TOKEN=x\n")
-    cells = ["import csv\nrows = list(csv.reader(open('data/rows.csv')))",
-             "AWS_ACCESS_KEY_ID = 'AKIAIOSFODNN7EXAMPLE'\nprint('configured')",
-             "%load_ext dockermagic", f"%dockerize -t {tag}",
-             "%dockerize --context ctx --include data --allow-secrets", "%dockerize --dry-run"]
+    cells = [
+        "import csv\nrows = list(csv.reader(open('data/rows.csv')))",
+        "AWS_ACCESS_KEY_ID = 'AKIAIOSFODNN7EXAMPLE'\nprint('configured')",
+        "%load_ext dockermagic",
+        f"%dockerize -t {tag}",
+        "%dockerize --context ctx --include data --allow-secrets",
+        "%dockerize --dry-run",
+    ]
     path = make_notebook(notebook_dir, cells)
     images_before = {i.id for i in docker_client.images.list(all=True)}
     run = execute(path)

@@ -2,7 +2,6 @@
 pip when that image cannot be had, and pip."""
 
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
@@ -27,8 +26,11 @@ def test_uv_from_its_image_from_pip_and_the_pip_installer(docker_client, noteboo
     for i in range(len(cells)):
         assert not result.errors(i) and "UsageError" not in result.text(i), (i, result.text(i))
     lines = result.text(5).strip().splitlines()
-    assert lines[:3] == ["FROM-UV - UV-INSTALLS", "NO-UV-STAGE PIP-FETCHES-UV UV-INSTALLS",
-                         "NO-UV-STAGE - PIP-INSTALLS"], lines
+    assert lines[:3] == [
+        "FROM-UV - UV-INSTALLS",
+        "NO-UV-STAGE PIP-FETCHES-UV UV-INSTALLS",
+        "NO-UV-STAGE - PIP-INSTALLS",
+    ], lines
     assert f"{UNREACHABLE} cannot be pulled here" in lines[3]
     for image in (tag, f"{tag}-fallback", f"{tag}-pip"):
         logs = docker_client.containers.run(image, remove=True).decode()

@@ -7,7 +7,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
@@ -17,10 +16,16 @@ def test_lab_image_requires_its_token(docker_client, notebook_dir, tag):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    path = make_notebook(notebook_dir, ["import json\nprint(json.dumps({'ok': True}))", "%load_ext dockermagic",
-                                        f"img = %dockerize -t {tag} --form lab -q",
-                                        f"server = %docker_run {tag} -p {port}:8888 -e JUPYTER_TOKEN=dmtest-token -d",
-                                        "print(server.name, server.ports)"])
+    path = make_notebook(
+        notebook_dir,
+        [
+            "import json\nprint(json.dumps({'ok': True}))",
+            "%load_ext dockermagic",
+            f"img = %dockerize -t {tag} --form lab -q",
+            f"server = %docker_run {tag} -p {port}:8888 -e JUPYTER_TOKEN=dmtest-token -d",
+            "print(server.name, server.ports)",
+        ],
+    )
     run = execute(path)
     for i in range(2, 5):
         assert "UsageError" not in run.text(i) and not run.errors(i), run.text(i)

@@ -8,7 +8,6 @@ import time
 import urllib.request
 
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
@@ -23,8 +22,10 @@ def registry(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = folder / "config.yml"
-    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
-                      f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    config.write_text(
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     address = f"127.0.0.1:{port}"
     for _ in range(100):
@@ -48,15 +49,29 @@ def _tags(address, repo):
 
 def test_push_two_versions_and_pull_on_a_clean_engine(docker_client, notebook_dir, registry, tag):
     remote = f"{registry}/{tag}"
-    first = make_notebook(notebook_dir, ["VERSION = 'v1'\nprint('version', VERSION)", "%load_ext dockermagic",
-                                         f"img = %dockerize -t {tag} --push {remote}:v1", "print(img.pushed)"])
+    first = make_notebook(
+        notebook_dir,
+        [
+            "VERSION = 'v1'\nprint('version', VERSION)",
+            "%load_ext dockermagic",
+            f"img = %dockerize -t {tag} --push {remote}:v1",
+            "print(img.pushed)",
+        ],
+    )
     run = execute(first)
     assert not run.errors(2) and "UsageError" not in run.text(2), run.text(2)
     assert run.text(3).strip() == f"{remote}:v1"
     assert _tags(registry, tag) == ["v1"]
 
-    second = make_notebook(notebook_dir, ["VERSION = 'v2'\nprint('version', VERSION)", "%load_ext dockermagic",
-                                          f"img = %dockerize -t {tag} -q", f"%docker_push {remote}:v2"])
+    second = make_notebook(
+        notebook_dir,
+        [
+            "VERSION = 'v2'\nprint('version', VERSION)",
+            "%load_ext dockermagic",
+            f"img = %dockerize -t {tag} -q",
+            f"%docker_push {remote}:v2",
+        ],
+    )
     run = execute(second)
     assert "UsageError" not in run.text(3), run.text(3)
     assert f"pushed {tag}:latest as {remote}:v2" in run.text(3)
@@ -65,8 +80,11 @@ def test_push_two_versions_and_pull_on_a_clean_engine(docker_client, notebook_di
     # a clean engine state: none of these images is local any more
     for ref in (f"{tag}:latest", f"{remote}:v1", f"{remote}:v2"):
         docker_client.images.remove(ref, force=True)
-    third = make_notebook(notebook_dir, ["%load_ext dockermagic", f"run = %docker_run {remote}:v1", "print(run.exit_code)"],
-                          name="pull.ipynb")
+    third = make_notebook(
+        notebook_dir,
+        ["%load_ext dockermagic", f"run = %docker_run {remote}:v1", "print(run.exit_code)"],
+        name="pull.ipynb",
+    )
     run = execute(third)
     assert "UsageError" not in run.text(1), run.text(1)
     assert "version v1" in run.text(1)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from conftest import execute, make_notebook
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
@@ -21,6 +20,7 @@ DATA_ROOT = Path("/var/lib/dockermagic-remote-test")
 
 def _forward(listener, unix_path, stop):
     """Accept TCP connections on ``listener`` and pipe each to the engine's unix socket."""
+
     def pump(src, dst):
         try:
             while True:
@@ -67,12 +67,15 @@ def remote_engine(docker_client, tmp_path_factory):
     assert os.geteuid() == 0 and shutil.which("dockerd") and shutil.which("unshare"), "needs root, dockerd, unshare"
     run_dir = tmp_path_factory.mktemp("remote-engine")
     unix_path = str(run_dir / "docker.sock")
-    daemon = (f"ip link set lo up && exec dockerd -H unix://{unix_path} --data-root {DATA_ROOT} "
-              f"--exec-root {run_dir / 'exec'} --pidfile {run_dir / 'dockerd.pid'} --bridge none "
-              "--iptables=false --ip-masq=false")
-    log = open(run_dir / "dockerd.log", "w")
-    proc = subprocess.Popen(["unshare", "--net", "--", "sh", "-c", daemon], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    daemon = (
+        f"ip link set lo up && exec dockerd -H unix://{unix_path} --data-root {DATA_ROOT} "
+        f"--exec-root {run_dir / 'exec'} --pidfile {run_dir / 'dockerd.pid'} --bridge none "
+        "--iptables=false --ip-masq=false"
+    )
+    with open(run_dir / "dockerd.log", "w") as log:
+        proc = subprocess.Popen(
+            ["unshare", "--net", "--", "sh", "-c", daemon], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -106,10 +109,17 @@ def remote_engine(docker_client, tmp_path_factory):
 
 def test_dockerize_run_and_outputs_on_a_remote_engine(docker_client, remote_engine, notebook_dir, tag):
     address, remote = remote_engine
-    path = make_notebook(notebook_dir, ["import json\nresult = {'rows': 3}",
-                                        "with open('result.json', 'w') as f:\n    json.dump(result, f)\nprint('wrote result')",
-                                        "%load_ext dockermagic", f"img = %dockerize -t {tag} -q", f"run = %docker_run {tag}",
-                                        "print(sorted(p.name for p in run.files))"])
+    path = make_notebook(
+        notebook_dir,
+        [
+            "import json\nresult = {'rows': 3}",
+            "with open('result.json', 'w') as f:\n    json.dump(result, f)\nprint('wrote result')",
+            "%load_ext dockermagic",
+            f"img = %dockerize -t {tag} -q",
+            f"run = %docker_run {tag}",
+            "print(sorted(p.name for p in run.files))",
+        ],
+    )
     run = execute(path, extra_env={"DOCKER_HOST": address})
     for i in range(3, 6):
         assert "UsageError" not in run.text(i) and not run.errors(i), run.text(i)

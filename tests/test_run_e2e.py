@@ -9,8 +9,6 @@ import urllib.request
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from conftest import make_notebook
-
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
 MIME = "application/vnd.dockermagic.progress+json"
 
@@ -73,8 +71,11 @@ def _ours(docker_client, tag):
 def test_build_view_updates_live_as_steps_finish(docker_client, notebook_dir, kernel, tag):
     kernel.run("import six\nprint(six.__version__)\n%load_ext dockermagic")
     messages = kernel.run(f"img = %dockerize -t {tag} --no-cache")
-    views = [(t, m["content"]["data"][MIME]) for t, m in messages
-             if m["msg_type"] in ("display_data", "update_display_data") and MIME in m["content"].get("data", {})]
+    views = [
+        (t, m["content"]["data"][MIME])
+        for t, m in messages
+        if m["msg_type"] in ("display_data", "update_display_data") and MIME in m["content"].get("data", {})
+    ]
     assert len(views) >= 5, Kernel.text(messages)
     finished = [sum(s["state"] in ("done", "cached") for s in v["steps"]) for _, v in views]
     assert finished == sorted(finished) and finished[0] < finished[-1]
@@ -83,41 +84,85 @@ def test_build_view_updates_live_as_steps_finish(docker_client, notebook_dir, ke
     # the time the build took, and the install step's "done" comes before the build is over
     elapsed = views[-1][1]["elapsed"]
     assert views[-1][0] - views[0][0] >= 0.5 * elapsed, (views[-1][0] - views[0][0], elapsed)
-    install_done = next(t for t, v in views if any(s["instruction"].startswith("RUN python -m venv")
-                                                   and s["state"] == "done" for s in v["steps"]))
+    install_done = next(
+        t
+        for t, v in views
+        if any(s["instruction"].startswith("RUN python -m venv") and s["state"] == "done" for s in v["steps"])
+    )
     assert install_done < views[-1][0]
     running = [v for _, v in views if any(s["state"] == "running" for s in v["steps"])]
     assert running, "no update showed a step while it was running"
 
 
-def test_interrupt_stops_build_and_run_and_leaves_nothing(docker_client, notebook_dir, kernel, tag):
-    kernel.run("import time\n%load_ext dockermagic")
+def _dangling(docker_client):
+    return {i.id for i in docker_client.images.list(filters={"dangling": True})}
+
+
+def _interrupted_cleanly(text):
+    """One line, no traceback: the interrupt is reported as a UsageError naming what stopped."""
+    lines = [line for line in text.splitlines() if line.startswith("UsageError: ")]
+    assert len(lines) == 1 and lines[0].startswith("UsageError: interrupted"), text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        ("while the context is sent", lambda d: d["phase"] == "send"),
+        (
+            "during the install step",
+            lambda d: any(s["state"] == "running" and "venv" in s["instruction"] for s in d["steps"]),
+        ),
+        (
+            "in the final stage",
+            lambda d: any(s["state"] == "running" and "useradd" in s["instruction"] for s in d["steps"]),
+        ),
+    ],
+    ids=lambda w: w[0],
+)
+def test_an_interrupted_build_stops_on_the_engine_and_leaves_nothing(docker_client, notebook_dir, kernel, tag, when):
+    _, moment = when
+    kernel.run("import six\n%load_ext dockermagic")
+    dangling_before = _dangling(docker_client)
     started = {}
 
-    def interrupt_when_running(msg):
+    def interrupt_then(msg):
         data = msg["content"].get("data", {})
-        if MIME in data and any(s["state"] == "running" and "pip install" in s["instruction"] for s in data[MIME]["steps"]):
-            if not started:
-                started["at"] = time.monotonic()
-                kernel.km.interrupt_kernel()
+        if MIME in data and not started and moment(data[MIME]):
+            started["at"] = time.monotonic()
+            kernel.km.interrupt_kernel()
 
-    cell = f"%%dockerize -t {tag} --no-cache\nimport six\nprint('tick', flush=True)\ntime.sleep(120)"
-    messages = kernel.run(cell, on_message=interrupt_when_running)
+    messages = kernel.run(f"%dockerize -t {tag} --no-cache", on_message=interrupt_then)
     assert started, Kernel.text(messages)
-    assert messages[-1][0] - started["at"] < 15
-    assert "KeyboardInterrupt" in Kernel.text(messages)
+    assert messages[-1][0] - started["at"] < 40
+    line = _interrupted_cleanly(Kernel.text(messages))
+    assert "nothing it made is left on the engine" in line or "nothing was built" in line, line
+    final = [
+        v
+        for _, v in (
+            (t, m["content"]["data"][MIME])
+            for t, m in messages
+            if m["msg_type"] in ("display_data", "update_display_data") and MIME in m["content"].get("data", {})
+        )
+    ][-1]
+    assert final["phase"] == "interrupted" and not any(s["state"] == "failed" for s in final["steps"])
     assert not docker_client.images.list(name=tag)
-    # the interrupted step's container is gone (no build of this test installs anything now)
-    def installing():
-        return [c for c in docker_client.containers.list(all=True)
-                if "requirements.txt" in " ".join(c.attrs["Config"].get("Cmd") or [])]
-    for _ in range(20):
-        if not installing():
-            break
-        time.sleep(0.5)
-    assert installing() == []
+    # the engine has stopped building: no step container, and nothing new appears afterwards
+    time.sleep(3)
+    building = [
+        c
+        for c in docker_client.containers.list(all=True)
+        if "/opt/venv" in " ".join(c.attrs["Config"].get("Cmd") or [])
+    ]
+    assert building == []
+    assert _dangling(docker_client) - dangling_before == set()
 
-    out = Kernel.text(kernel.run(f"%%dockerize -t {tag} -q\nimport time\nprint('tick', flush=True)\ntime.sleep(120)"))
+
+def test_an_interrupted_run_is_removed_and_keeps_what_it_wrote(docker_client, notebook_dir, kernel, tag):
+    kernel.run("%load_ext dockermagic")
+    body = "import time\nopen('partial.txt', 'w').write('so far')\nprint('tick', flush=True)\ntime.sleep(120)"
+    out = Kernel.text(kernel.run(f"%%dockerize -t {tag} -q\n{body}"))
     assert "UsageError" not in out, out
     seen = {}
 
@@ -126,18 +171,23 @@ def test_interrupt_stops_build_and_run_and_leaves_nothing(docker_client, noteboo
             seen["at"] = time.monotonic()
             kernel.km.interrupt_kernel()
 
-    messages = kernel.run(f"%docker_run {tag}", on_message=interrupt_on_tick)
+    messages = kernel.run(f"run = %docker_run {tag}", on_message=interrupt_on_tick)
     assert seen, Kernel.text(messages)
     assert messages[-1][0] - seen["at"] < 15
-    assert "KeyboardInterrupt" in Kernel.text(messages)
+    line = _interrupted_cleanly(Kernel.text(messages))
+    assert "was stopped and removed; what it wrote so far is in" in line and "(run was not assigned" in line
     assert _ours(docker_client, tag) == []
+    kept = Kernel.text(kernel.run("print(sorted(p.name for p in _docker_run.files), _docker_run.outputs)"))
+    assert "['partial.txt']" in kept, kept
 
 
 def test_timeout_gpus_ports_detach(docker_client, notebook_dir, kernel, tag):
     kernel.run("%load_ext dockermagic")
-    serve = ("import http.server, socketserver\n"
-             "print('serving', flush=True)\n"
-             "socketserver.TCPServer(('0.0.0.0', 8000), http.server.SimpleHTTPRequestHandler).serve_forever()")
+    serve = (
+        "import http.server, socketserver\n"
+        "print('serving', flush=True)\n"
+        "socketserver.TCPServer(('0.0.0.0', 8000), http.server.SimpleHTTPRequestHandler).serve_forever()"
+    )
     out = Kernel.text(kernel.run(f"%%dockerize -t {tag} -q\n{serve}"))
     assert "UsageError" not in out, out
 

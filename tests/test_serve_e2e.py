@@ -6,7 +6,6 @@ import time
 import urllib.request
 
 import pytest
-
 from conftest import execute
 
 pytestmark = [pytest.mark.engine, pytest.mark.kernel]
@@ -21,8 +20,12 @@ def _free_port():
 def test_model_served_as_json_endpoint_and_with_flask(docker_client, example_dir, tag):
     nb = example_dir / "serve_model.ipynb"
     port = _free_port()
-    text = (nb.read_text().replace("heart-api", f"{tag}-api").replace("heart-flask", f"{tag}-flask")
-            .replace("8080", str(port)))
+    text = (
+        nb.read_text()
+        .replace("heart-api", f"{tag}-api")
+        .replace("heart-flask", f"{tag}-flask")
+        .replace("8080", str(port))
+    )
     nb.write_text(text)
     run = execute(nb)
     for i in range(len(run.code_cells)):
@@ -37,6 +40,7 @@ def test_model_served_as_json_endpoint_and_with_flask(docker_client, example_dir
     # the model was carried, not retrained: the training statement is not in the program
     import os
     from pathlib import Path
+
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     context = cache / "dockermagic" / "contexts" / f"{tag}-api-latest"
     program = (context / "app" / "program.py").read_text()
@@ -45,12 +49,19 @@ def test_model_served_as_json_endpoint_and_with_flask(docker_client, example_dir
 
     # the Flask image: start it, wait for its health check, ask it
     flask_port = _free_port()
-    container = docker_client.containers.run(f"{tag}-flask:latest", detach=True, ports={"5000/tcp": ("127.0.0.1", flask_port)},
-                                             labels={"org.dockermagic.version": "test", "org.dockermagic.image": f"{tag}-flask"})
+    container = docker_client.containers.run(
+        f"{tag}-flask:latest",
+        detach=True,
+        ports={"5000/tcp": ("127.0.0.1", flask_port)},
+        labels={"org.dockermagic.version": "test", "org.dockermagic.image": f"{tag}-flask"},
+    )
     try:
         row = {"age": 60, "resting_bp": 150, "cholesterol": 280, "max_heart_rate": 110, "oldpeak": 2.5}
-        request = urllib.request.Request(f"http://127.0.0.1:{flask_port}/predict", data=json.dumps([row]).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{flask_port}/predict",
+            data=json.dumps([row]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         for _ in range(100):
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:

@@ -46,18 +46,20 @@ def main(argv=None):
             done += 1
         except _TooSlow:
             print(f"dockermagic: import {name} took over {PER_MODULE_SECONDS} s at build time; skipped", flush=True)
-        except BaseException as exc:  # noqa: BLE001 - any failure only means no bytecode for it
+        except BaseException as exc:
             line = (str(exc).strip().splitlines() or [""])[0]
             print(f"dockermagic: import {name} fails in the image: {type(exc).__name__}: {line}", flush=True)
         finally:
             signal.alarm(0)
     cache = os.environ.get("MPLCONFIGDIR")
     if args.owner is not None and cache and os.path.isdir(cache):
-        for root, dirs, files in os.walk(cache):
+        for root, _dirs, files in os.walk(cache):
             for entry in [root] + [os.path.join(root, f) for f in files]:
                 os.chown(entry, args.owner, args.owner)
-    print(f"dockermagic: bytecode for {done} of {len(args.modules)} imports "
-          f"in {time.monotonic() - started:.1f} s", flush=True)
+    print(
+        f"dockermagic: bytecode for {done} of {len(args.modules)} imports in {time.monotonic() - started:.1f} s",
+        flush=True,
+    )
     return 0
 
 

@@ -1,0 +1,69 @@
+"""The local backend: containers on one Docker engine (the local one, or a remote one named by
+``DOCKER_HOST``). Outputs come back through the Engine API's archive download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+from .. import engine
+from ..layout import APP
+from . import Exit, TaskSpec
+
+
+class LocalBackend:
+    """Runs each task as a container on one engine."""
+
+    name = "local"
+    supports_retries = False
+
+    def __init__(self, client=None):
+        self.client = client or engine.connect()
+        self._node: Optional[str] = None
+
+    def capacity(self) -> int:
+        """Tasks worth running at once: the engine's CPUs."""
+        return engine.cpu_count(self.client)
+
+    def has_image(self, ref: str) -> bool:
+        return engine.local_image(self.client, ref) is not None
+
+    def labels(self, ref: str) -> dict:
+        image = engine.local_image(self.client, ref)
+        return dict(image.labels or {}) if image is not None else {}
+
+    def pull(self, ref: str, on_chunk: Callable[[dict], None]) -> None:
+        engine.pull(self.client, ref, on_chunk)
+
+    def start(self, spec: TaskSpec):
+        return engine.start_container(
+            self.client,
+            spec.image,
+            command=list(spec.command) if spec.command else None,
+            name=spec.name,
+            ports={p.container: (p.host_ip, p.host_port) for p in spec.ports},
+            env=spec.env,
+            gpus=spec.gpus,
+            labels=spec.labels,
+            volumes=spec.volumes,
+            cpus=spec.cpus,
+            memory=spec.memory,
+        )
+
+    def follow(self, task, on_text: Callable[[str], None], timeout: Optional[float] = None) -> Exit:
+        code, timed_out, logs, errors = engine.follow(task, on_text, timeout=timeout)
+        return Exit(code, timed_out, logs, errors)
+
+    def stop(self, task) -> None:
+        engine.stop_container(task)
+
+    def collect(self, task, dest: Path) -> list[Path]:
+        return engine.download(task, APP, engine.changed_files(task, APP), dest)
+
+    def remove(self, task) -> None:
+        engine.remove_container(task)
+
+    def node(self, task) -> str:
+        if self._node is None:
+            self._node = engine.node_name(self.client)
+        return self._node

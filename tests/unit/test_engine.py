@@ -1,0 +1,139 @@
+"""The engine module and the clean-up the building stage decides, against a fake client."""
+
+import time
+
+import pytest
+from fakes import ArchiveContainer, FakeClient, FakeContainer, FakeImage
+
+from dockermagic import building, engine
+from dockermagic.errors import BuildError, Interrupted
+from dockermagic.layout import LABEL_VERSION
+from dockermagic.progress import BuildProgress
+
+BASE, L2, L3 = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"
+DOCKERFILE = "FROM base\nLABEL a=b\nRUN install\nCOPY app/ /app/\n"
+
+
+def _full(short):
+    return "sha256:" + short * 5 + "abcd"
+
+
+def _client():
+    client = FakeClient()
+    client.images.add(FakeImage(_full(BASE), tags=["base:latest"]))
+    return client
+
+
+def _steps_up_to_install(client):
+    """Stream chunks of a build that made L2 and is running the install step (parent L2)."""
+
+    def committed_l2():
+        client.images.add(FakeImage(_full(L2)), parent=_full(BASE), created=time.time())
+
+    return [
+        {"stream": "Step 1/4 : FROM base\n"},
+        {"stream": f" ---> {BASE}\n"},
+        {"stream": "Step 2/4 : LABEL a=b\n"},
+        {"stream": " ---> Running in c1\n"},
+        committed_l2,
+        {"stream": f" ---> {L2}\n"},
+        {"stream": "Step 3/4 : RUN install\n"},
+        {"stream": " ---> Running in c2\n"},
+        {"stream": "Collecting numpy\n"},
+    ]
+
+
+def test_a_failed_step_removes_the_layers_it_made_and_tags_nothing():
+    client = _client()
+    client.api.chunks = _steps_up_to_install(client) + [
+        {"stream": "ERROR: No matching distribution found for nosuchpkg\n"},
+        {"errorDetail": {"message": "The command '/bin/sh -c install' returned a non-zero code: 1"}, "error": "x"},
+    ]
+    state = BuildProgress.for_dockerfile("t:latest", DOCKERFILE)
+    with pytest.raises(BuildError) as info:
+        building._run_build(client, "/ctx", "t:latest", state, lambda: None, no_cache=False)
+    assert info.value.step == "RUN install" and info.value.exit_code == 1
+    assert "nosuchpkg is not on the package index" in str(info.value)
+    assert client.images.removed == [_full(L2)]  # the layer it made, not the base image
+    assert [i.id for i in client.images.list()] == [_full(BASE)]
+    assert state.phase == "failed" and state.steps[2].state == "failed"
+
+
+def test_a_dockerfile_the_engine_refuses_is_a_build_error():
+    client = _client()
+    client.api.refuse_build = "dockerfile parse error line 3: unknown instruction: RUNN"
+    state = BuildProgress.for_dockerfile("t:latest", DOCKERFILE)
+    with pytest.raises(BuildError, match="unknown instruction"):
+        building._run_build(client, "/ctx", "t:latest", state, lambda: None, no_cache=False)
+    assert state.phase == "failed"
+
+
+def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monkeypatch):
+    monkeypatch.setattr(engine, "SWEEP_SETTLE", 0.3)
+    client = _client()
+    client.containers.items["c2"] = FakeContainer("c2", ancestor=L2)
+    others = FakeImage("sha256:" + "d" * 64)  # another build's untagged image: not ours
+    client.images.add(others, parent="sha256:" + "e" * 64, created=time.time())
+    kept = FakeImage("sha256:" + "f" * 64, tags=["someone:else"])
+    client.images.add(kept, parent=_full(L2), created=time.time())
+
+    def interrupt():
+        # the engine commits the running step after the interrupt, as it does
+        client.images.add(FakeImage(_full(L3)), parent=_full(L2), created=time.time())
+        raise KeyboardInterrupt
+
+    client.api.chunks = _steps_up_to_install(client) + [interrupt]
+    state = BuildProgress.for_dockerfile("t:latest", DOCKERFILE)
+    seen = []
+    with pytest.raises(Interrupted, match="stopped at step 3 of 4; nothing it made is left"):
+        building._run_build(client, "/ctx", "t:latest", state, lambda: seen.append(state.phase), no_cache=False)
+    assert ("remove_container", "c2") in client.api.calls  # the running step's container
+    remaining = {i.id for i in client.images.list()}
+    assert _full(L3) not in remaining and _full(L2) not in remaining
+    assert {_full(BASE), others.id, kept.id} <= remaining
+    assert state.steps[2].state == "interrupted" and "interrupted" in seen
+    assert client.api.closed
+
+
+def test_a_rebuild_retires_the_image_it_took_the_tag_from():
+    client = _client()
+    old = client.images.add(FakeImage("sha256:" + "1" * 64, labels={LABEL_VERSION: "0"}))
+    engine.retire_replaced(client, old.id)
+    assert old.id not in client.images.items
+    other = client.images.add(FakeImage("sha256:" + "2" * 64, tags=["x:v1"], labels={LABEL_VERSION: "0"}))
+    foreign = client.images.add(FakeImage("sha256:" + "3" * 64))
+    engine.retire_replaced(client, other.id)
+    engine.retire_replaced(client, foreign.id)
+    assert other.id in client.images.items and foreign.id in client.images.items
+
+
+def test_pulls_hand_the_whole_reference_to_the_sdk():
+    client = _client()
+    digest_ref = "localhost:5000/team/app@sha256:" + "ab" * 32
+    engine.pull(client, digest_ref)
+    engine.pull(client, "localhost:5000/team/other")
+    assert [c[1:] for c in client.api.calls if c[0] == "pull"] == [
+        (digest_ref, None),
+        ("localhost:5000/team/other:latest", None),
+    ]
+
+
+def test_download_writes_only_wanted_regular_files_inside_the_destination(tmp_path):
+    container = ArchiveContainer(
+        [
+            ("app/out.csv", b"a,b\n"),
+            ("app/../evil", b"x"),
+            ("/abs", b"x"),
+            ("app/sub/../../up", b"x"),
+            ("app/link", None),
+            ("app/figures/f.png", b"png"),
+        ]
+    )
+    wanted = ["out.csv", "../evil", "/abs", "../up", "link", "figures/f.png"]
+    dest = tmp_path / "out"
+    written = engine.download(container, "/app", wanted, dest)
+    assert written == [dest / "figures" / "f.png", dest / "out.csv"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "out/figures/f.png",
+        "out/out.csv",
+    ]
