@@ -16,9 +16,12 @@ from .api import dockerize, record, run, sweep
 
 def load_ipython_extension(ipython):
     """Register dockermagic's magics: ``%load_ext dockermagic``."""
+    from . import opened
     from .magics import DockerMagics
 
     ipython.register_magics(DockerMagics)
+    # from now on the files the notebook opens are known, for the image to hold them
+    opened.install(lambda: getattr(ipython, "execution_count", None))
 
 
 def unload_ipython_extension(ipython):

@@ -186,12 +186,13 @@ def _run_build(client, folder, tag, state: BuildProgress, notify, no_cache, requ
         # KeyboardInterrupt: the engine would finish the running step and commit it; stop it
         # and remove every image this build committed
         at = state.current_n or 1
+        tip = state.steps[at - 2].layer if at > 1 else None
         state.interrupt()
         notify()
-        engine.stop_step(client, state.containers, state.steps[at - 2].layer if at > 1 else None)
+        engine.stop_step(client, state.containers, tip)
         chunks.close()
         client.api.close()
-        engine.sweep_build(client, state.layers, since=started)
+        engine.sweep_build(client, state.new_layers, tip, since=started)
         notify()
         raise Interrupted(
             f"interrupted: the build of {tag} stopped at step {at} "

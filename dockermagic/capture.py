@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
+from . import opened as _opened
 from .errors import DockermagicError, NotebookError
 from .layout import cache_home
 from .ownlines import is_own_cell
@@ -57,6 +58,9 @@ class IndexSettings:
     trusted_hosts: tuple[str, ...] = ()
     ca_bundle: Optional[Path] = None
     dropped: tuple[str, ...] = ()
+    #: let uv pick the best version across every index (needed with PyTorch's index, which also
+    #: serves copies of common packages)
+    best_match: bool = False
 
 
 @dataclass
@@ -73,6 +77,9 @@ class Capture:
         index: the kernel's package-index settings.
         notes: things the user should know about this capture.
         live: captured from a running kernel (not only from a notebook file).
+        opened: ``(path, kind, origin)`` of the files the kernel opened since the extension loaded.
+        module_files: ``{top-level module: file or package folder}`` of the notebook's own code
+            the kernel imported (not installed distributions: ``sys.path`` edits, ``src/`` folders).
         objects: ``{name: pickle}`` of kernel objects carried into the image (``--carry``).
         object_modules: the modules the carried objects' classes come from.
     """
@@ -86,6 +93,8 @@ class Capture:
     index: IndexSettings = field(default_factory=IndexSettings)
     notes: list[str] = field(default_factory=list)
     live: bool = False
+    opened: tuple = ()
+    module_files: dict[str, Path] = field(default_factory=dict)
     objects: dict[str, bytes] = field(default_factory=dict)
     object_modules: list[str] = field(default_factory=list)
 
@@ -196,6 +205,31 @@ def cells_before(cells, current_source):
         if cells[i].source.strip() == wanted:
             return cells[:i]
     return None
+
+
+def own_modules(modules=None) -> dict[str, Path]:
+    """The notebook's own code the kernel imported: top-level modules whose file is neither in
+    the Python installation nor in an installed distribution's folder."""
+    import sysconfig
+
+    modules = sys.modules if modules is None else modules
+    paths = sysconfig.get_paths()
+    installed = {
+        os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, paths["purelib"], paths["platlib"], paths["stdlib"])
+    }
+    found = {}
+    for name, module in list(modules.items()):
+        if "." in name or name.startswith("_") or name == "__main__":
+            continue
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        real = os.path.realpath(file)
+        if any(real.startswith(prefix + os.sep) for prefix in installed) or "site-packages" in real:
+            continue
+        path = Path(real)
+        found[name] = path.parent if path.name == "__init__.py" else path
+    return found
 
 
 def top_level_modules(modules=None):
@@ -444,6 +478,8 @@ def capture(kernel=None, notebook=None, *, carry=(), function=None) -> Capture:
         index=index_settings(),
         notes=notes,
         live=shell is not None,
+        opened=tuple(_opened.opened()) if shell is not None else (),
+        module_files=own_modules() if shell is not None else {},
         objects=objects,
         object_modules=object_modules,
     )

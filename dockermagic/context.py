@@ -4,18 +4,17 @@ Layout::
 
     Dockerfile
     requirements.txt
-    .dockermagic/          builder stage only: pip.conf, CA bundle, local wheels
-    app/                   the program, dockermagic's runtime, local modules, data files
+    .dockermagic/          builder stage only: pip.conf, CA bundle, local wheels and projects
+    runtime/               dockermagic's runtime package (/opt/dockermagic in the image)
+    app/                   the needed part of the project, from its root: the program in the
+                           notebook's folder, local modules, data files (/app in the image)
 
-Files the program reads are found from string literals in its code that name existing
-files beside the notebook. Credentials (``.env``, ``.git``, SSH keys, cloud credential
-files) never enter, whatever the program names. The folder is written next to its final
-place and swapped in whole, so a failure never leaves a half-written context, and a folder
-that dockermagic did not write is never overwritten.
+What goes into ``app/`` is decided by :mod:`dockermagic.datafiles`; credentials (``.env``,
+``.git``, SSH keys, cloud credential files) never enter. The folder is written next to its
+final place and swapped in whole, so a failure never leaves a half-written context, and a
+folder that dockermagic did not write is never overwritten.
 """
 
-import ast
-import fnmatch
 import hashlib
 import json
 import os
@@ -24,176 +23,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .datafiles import SKIP_DIRS, is_secret_path
 from .errors import DockermagicError
 from .layout import BUILD_SUPPORT, RUNTIME_PACKAGE
 
 MARKER = "dockermagic-context.json"
 RUNTIME_SOURCE = Path(__file__).parent / "runtime"
-#: files that never enter an image
-SECRET_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.env",
-    ".git",
-    ".ssh",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    ".aws",
-    ".azure",
-    ".gcloud",
-    "credentials",
-    "credentials.json",
-    ".netrc",
-    ".pypirc",
-    ".npmrc",
-    ".docker",
-    ".kube",
-    "*.kubeconfig",
-    "service-account*.json",
-    ".git-credentials",
-)
-SKIP_DIRS = {
-    "__pycache__",
-    ".ipynb_checkpoints",
-    ".dockermagic",
-    "dockermagic-outputs",
-    ".venv",
-    "venv",
-    "node_modules",
-    ".mypy_cache",
-    ".pytest_cache",
-}
-#: methods whose first argument is a file the program writes, not one it reads
-WRITE_CALLS = {
-    "to_csv",
-    "to_parquet",
-    "to_excel",
-    "to_json",
-    "to_pickle",
-    "to_feather",
-    "to_html",
-    "to_latex",
-    "to_markdown",
-    "to_hdf",
-    "to_stata",
-    "to_xml",
-    "savefig",
-    "write_text",
-    "write_bytes",
-    "imsave",
-    "imwrite",
-    "savez",
-    "savez_compressed",
-    "save",
-    "dump",
-    "to_file",
-    "mkdir",
-    "makedirs",
-}
-LARGE_FILE = 200 * 1024 * 1024
-
-
-def is_secret_path(path):
-    """Whether a path (any of its parts) is a credential file that must never be copied."""
-    return any(fnmatch.fnmatch(part, pattern) for part in Path(path).parts for pattern in SECRET_PATTERNS)
-
-
-@dataclass
-class DataFiles:
-    """Files beside the notebook the program reads.
-
-    Attributes:
-        files: ``{relative path: absolute path}`` to copy.
-        refused: relative paths named by the program that are credentials, not copied.
-        too_large: relative paths over the size limit, not copied.
-    """
-
-    files: dict[str, Path] = field(default_factory=dict)
-    refused: list[str] = field(default_factory=list)
-    too_large: list[str] = field(default_factory=list)
-
-
-def _written_strings(tree):
-    written = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or not node.args:
-            continue
-        first = node.args[0]
-        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-            continue
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-        if name in WRITE_CALLS:
-            written.add(first.value)
-        elif name == "open":
-            mode = (
-                node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
-            )
-            if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax"):
-                written.add(first.value)
-    return written
-
-
-def _tree_size(path):
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def find_data_files(codes, workdir, extra=(), limit=LARGE_FILE):
-    """Files and folders beside the notebook that the program's code names.
-
-    Args:
-        codes: Python sources of the program (cells, local modules).
-        workdir: the notebook's folder.
-        extra: more paths (relative to ``workdir``) the user asked for.
-        limit: size above which a file is not copied (it should be mounted at run time).
-    """
-    workdir = Path(workdir).resolve()
-    found = DataFiles()
-    from .imports import cell_magic_body
-
-    names = list(extra)
-    pending = list(codes)
-    while pending:
-        code = pending.pop(0)
-        try:
-            tree = code if isinstance(code, ast.AST) else ast.parse(code)
-        except SyntaxError:
-            continue
-        # the Python body of a %%time or %%capture cell is one string: read it as code too
-        pending += [body for body in map(cell_magic_body, ast.walk(tree)) if body is not None]
-        written = _written_strings(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value not in written:
-                value = node.value.strip()
-                if value and len(value) < 300 and "\n" not in value and not value.startswith(("http:", "https:")):
-                    names.append(value)
-    for name in dict.fromkeys(names):
-        candidate = workdir / name
-        try:
-            resolved = candidate.resolve()
-            inside = resolved.relative_to(workdir)
-        except (ValueError, OSError):
-            continue
-        if not resolved.exists() or str(inside) in (".", ""):
-            continue
-        if any(part in SKIP_DIRS for part in inside.parts):
-            continue
-        rel = inside.as_posix()
-        if is_secret_path(inside):
-            found.refused.append(rel)
-            continue
-        if _tree_size(resolved) > limit:
-            found.too_large.append(rel)
-            continue
-        found.files[rel] = resolved
-    return found
 
 
 def _copy(src, dest):
@@ -268,6 +103,8 @@ def uv_config(index):
         lines.append(f"extra-index-url = {json.dumps(list(index.extra_index_urls))}")
     if index.trusted_hosts:
         lines.append(f"allow-insecure-host = {json.dumps(list(index.trusted_hosts))}")
+    if getattr(index, "best_match", False):
+        lines.append('index-strategy = "unsafe-best-match"')
     return "\n".join(lines) + "\n"
 
 
@@ -300,7 +137,9 @@ def write_context(plan, folder, own_folder=False):
         (staging / "requirements.txt").write_text(plan.requirements)
         app = staging / "app"
         app.mkdir()
-        shutil.copytree(RUNTIME_SOURCE, app / RUNTIME_PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            RUNTIME_SOURCE, staging / "runtime" / RUNTIME_PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
         for rel, src in plan.copies.items():
             _copy(Path(src), app / rel)
         for rel, text in plan.program_files.items():
@@ -320,7 +159,7 @@ def write_context(plan, folder, own_folder=False):
         (staging / MARKER).write_text(
             json.dumps(
                 {
-                    "app": folder_digest(app),
+                    "app": folder_digest(app) + folder_digest(staging / "runtime"),
                     "support": folder_digest(support),
                     "requirements": plan.requirements,
                     "dockerfile": hashlib.sha256(

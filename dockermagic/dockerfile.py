@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import __version__
-from .layout import APP, BUILD_SUPPORT, LABEL_STAGE, REBUILD_ARG, RUNTIME_PACKAGE, UID, VENV
+from .layout import APP, BUILD_SUPPORT, LABEL_STAGE, REBUILD_ARG, RUNTIME_HOME, RUNTIME_PACKAGE, UID, VENV
 
 #: the uv release the builder stage uses
 UV_VERSION = "0.9.5"
@@ -46,6 +46,9 @@ class DockerfileSpec:
         apt: Debian packages the final stage installs (system libraries and programs).
         check_args: arguments of the in-image check that every extension module's libraries
             (and the programs the code runs) resolve; None for no check.
+        workdir: the program's folder: the notebook's own folder inside the project (``/app/...``).
+        host_root: the project's folder on the notebook's machine, when the program uses
+            absolute paths inside it: that path leads to ``/app`` in the image too.
     """
 
     base: str
@@ -65,6 +68,8 @@ class DockerfileSpec:
     source: str = ""
     apt: list[str] = field(default_factory=list)
     check_args: Optional[list[str]] = None
+    workdir: str = APP
+    host_root: Optional[str] = None
 
 
 def _quote(value):
@@ -145,14 +150,21 @@ def render(spec):
         "PYTHONUNBUFFERED": "1",
         "MPLBACKEND": f"module://{runtime}.mpl_backend",
         "MPLCONFIGDIR": "/tmp/matplotlib",
+        "PYTHONPATH": RUNTIME_HOME,
     }
     env.update(spec.env)
     lines.append("ENV " + " \\\n    ".join(f"{k}={_quote(v) if ' ' in str(v) else v}" for k, v in env.items()))
-    lines.append(f"RUN useradd --create-home --uid {UID} --user-group app && mkdir {APP} && chown app:app {APP}")
+    link = ""
+    if spec.host_root and spec.host_root != APP:
+        parent = spec.host_root.rsplit("/", 1)[0] or "/"
+        link = f" && mkdir -p {parent} && ln -s {APP} {spec.host_root}"
+    lines.append(
+        f"RUN useradd --create-home --uid {UID} --user-group app && mkdir -p {spec.workdir} "
+        f"&& chown -R app:app {APP}{link}"
+    )
     lines.append(f"COPY --from=builder {VENV} {VENV}")
-    lines.append(f"WORKDIR {APP}")
-    if spec.check_args is not None or spec.precompile:
-        lines.append(f"COPY --chown={UID}:{UID} app/{runtime}/ {APP}/{runtime}/")
+    lines.append(f"WORKDIR {spec.workdir}")
+    lines.append(f"COPY runtime/ {RUNTIME_HOME}/")
     if spec.check_args is not None:
         # an extension module whose libraries do not resolve fails the build here, not the import later
         lines.append("RUN " + json.dumps(["python", "-m", f"{runtime}.checklibs", "--venv", VENV, *spec.check_args]))

@@ -240,29 +240,21 @@ def stop_step(client, containers=(), parent_layer=None, wait=3.0):
         time.sleep(0.2)
 
 
-def _descends(image_id, parents, known):
-    """Whether an image or one of its ancestors has a (short) id in ``known``."""
-    for _ in range(200):
-        if not image_id:
-            return False
-        if image_id.split(":")[-1][:12] in known:
-            return True
-        image_id = parents.get(image_id)
-    return False
-
-
 #: seconds without a new commit after which an interrupted build counts as stopped
 SWEEP_SETTLE = 3.0
 
 
-def sweep_build(client, layers, since, settle=None, limit=30.0):
-    """After an interrupted build, remove every untagged image it committed: created since
-    ``since`` (a Unix time) and descending from one of ``layers`` (this build's layer ids, the
-    base image's excluded). The engine may still commit the step it was running: keep looking
-    until nothing new appeared for ``settle`` seconds (at most ``limit``)."""
-    known = {layer[:12] for layer in layers if layer}
+def sweep_build(client, made, tip, since, settle=None, limit=30.0):
+    """After an interrupted build, remove every untagged image it committed: the layers its
+    stream reported as new (``made``), and what the engine commits on top of the last layer
+    it reached (``tip``, the interrupted step's parent) after ``since`` (a Unix time). Layers
+    other builds share (cached ones) are never removed, and the engine refuses to remove an
+    image another build has built on. The engine may still commit the step it was running:
+    keep looking until nothing new appeared for ``settle`` seconds (at most ``limit``)."""
+    ours = {layer[:12] for layer in made if layer}
+    tip = (tip or "")[:12]
     settle = SWEEP_SETTLE if settle is None else settle
-    if not known:
+    if not ours and not tip:
         return
     deadline = time.monotonic() + limit
     quiet = time.monotonic()
@@ -271,14 +263,21 @@ def sweep_build(client, layers, since, settle=None, limit=30.0):
             images = client.api.images(all=True)
         except APIError:
             return
-        parents = {i["Id"]: i.get("ParentId") for i in images}
-        mine = [
+        fresh = [
             i
             for i in images
-            if i.get("Created", 0) >= since - 2
-            and _descends(i["Id"], parents, known)
-            and all(t == "<none>:<none>" for t in (i.get("RepoTags") or []))
+            if i.get("Created", 0) >= since - 2 and all(t == "<none>:<none>" for t in (i.get("RepoTags") or []))
         ]
+        grown = True
+        while grown:  # what was committed on top of ours is ours too
+            grown = False
+            for image in fresh:
+                short, parent = image["Id"].split(":")[-1][:12], (image.get("ParentId") or "").split(":")[-1][:12]
+                if short not in ours and (parent in ours or (tip and parent == tip)):
+                    ours.add(short)
+                    grown = True
+        mine = [i for i in fresh if i["Id"].split(":")[-1][:12] in ours]
+        _remove_step_containers(client, ours | ({tip} if tip else set()), since)
         removed = False
         for image in sorted(mine, key=lambda i: i.get("Created", 0), reverse=True):
             try:
@@ -291,6 +290,22 @@ def sweep_build(client, layers, since, settle=None, limit=30.0):
         elif time.monotonic() - quiet >= settle:
             return
         time.sleep(0.5)
+
+
+def _remove_step_containers(client, layers, since):
+    """Remove the containers a build made from ``layers`` after ``since`` (the classic builder
+    makes one for every step, ``COPY`` included, and may leave it behind when interrupted)."""
+    try:
+        containers = client.api.containers(all=True)
+    except APIError:
+        return
+    for container in containers:
+        image = (container.get("ImageID") or container.get("Image") or "").split(":")[-1][:12]
+        if image in layers and container.get("Created", 0) >= since - 2:
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except (APIError, NotFound):
+                pass
 
 
 def _close(stream):
@@ -544,11 +559,34 @@ def changed_files(container, root="/app"):
     return paths
 
 
-def download(container, root, wanted, dest):
+#: up to this many changed files are fetched one by one; more, and the whole folder comes at once
+FILES_ONE_BY_ONE = 64
+
+
+def _archive(container, path):
+    stream, _ = container.get_archive(path)
+    buffer = io.BytesIO()
+    for chunk in stream:
+        buffer.write(chunk)
+    buffer.seek(0)
+    return tarfile.open(fileobj=buffer)
+
+
+def _members(archive, top):
+    """``(relative path, member)`` of the regular files of an archive of folder ``top``."""
+    for member in archive.getmembers():
+        if member.isfile():
+            parts = PurePosixPath(member.name).parts
+            yield (PurePosixPath(*parts[1:]) if parts and parts[0] == top else PurePosixPath(member.name)), member
+
+
+def download(container, root, wanted, dest, place=None):
     """Copy the files ``wanted`` (relative to ``root`` in the container) into ``dest``.
 
-    Uses the Engine API's archive download, so it works with remote engines. Only regular
-    files are written, and only inside ``dest``.
+    Uses the Engine API's archive download, so it works with remote engines; a few files are
+    fetched one by one (the folder may hold large data the program only read). Only regular
+    files are written, and only inside ``dest``. ``place`` maps a file's path relative to
+    ``root`` to where it goes under ``dest`` (default: the same).
 
     Returns:
         the written host paths.
@@ -556,28 +594,61 @@ def download(container, root, wanted, dest):
     wanted = {str(p) for p in wanted}
     if not wanted:
         return []
-    stream, _ = container.get_archive(root)
-    buffer = io.BytesIO()
-    for chunk in stream:
-        buffer.write(chunk)
-    buffer.seek(0)
+    place = place or (lambda rel: rel)
     dest = Path(dest)
     written = []
-    top = PurePosixPath(root).name
-    with tarfile.open(fileobj=buffer) as archive:
-        for member in archive.getmembers():
-            if not member.isfile():
+
+    def write(rel, archive, member):
+        target_rel = PurePosixPath(place(rel))
+        if str(rel) not in wanted or ".." in target_rel.parts or target_rel.is_absolute() or ".." in rel.parts:
+            return
+        target = dest.joinpath(*target_rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = archive.extractfile(member)
+        if source is None:
+            return
+        with source, open(target, "xb") as out:
+            out.write(source.read())
+        written.append(target)
+
+    if len(wanted) <= FILES_ONE_BY_ONE:
+        for rel in sorted(wanted):
+            try:
+                with _archive(container, f"{root.rstrip('/')}/{rel}") as archive:
+                    # the archive of one file holds just that file, under its own name
+                    for member in archive.getmembers():
+                        if member.isfile() and member.name == PurePosixPath(rel).name:
+                            write(PurePosixPath(rel), archive, member)
+            except (APIError, NotFound):
                 continue
-            parts = PurePosixPath(member.name).parts
-            rel = PurePosixPath(*parts[1:]) if parts and parts[0] == top else PurePosixPath(member.name)
-            if str(rel) not in wanted or ".." in rel.parts or rel.is_absolute():
-                continue
-            target = dest.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.extractfile(member) as src, open(target, "xb") as out:
-                out.write(src.read())
-            written.append(target)
+    else:
+        with _archive(container, root) as archive:
+            for rel, member in _members(archive, PurePosixPath(root).name):
+                write(rel, archive, member)
     return sorted(written)
+
+
+def collect_outputs(container, dest, root="/app"):
+    """What the program wrote under ``root``, into ``dest``: files in its working folder keep their
+    path relative to it; files it wrote elsewhere in the project go under ``project-files/``."""
+    from .layout import PROJECT_FILES
+
+    workdir = PurePosixPath((container.attrs.get("Config") or {}).get("WorkingDir") or root)
+    try:
+        inside = workdir.relative_to(PurePosixPath(root))
+    except ValueError:
+        inside = PurePosixPath(".")
+
+    def place(rel):
+        rel = PurePosixPath(rel)
+        if str(inside) in (".", ""):
+            return str(rel)
+        try:
+            return str(rel.relative_to(inside))
+        except ValueError:
+            return f"{PROJECT_FILES}/{rel}"
+
+    return download(container, root, changed_files(container, root), dest, place)
 
 
 def container_facts(container):

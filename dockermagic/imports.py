@@ -133,3 +133,65 @@ def _local_imports(path, seen):
         except SyntaxError:
             continue
     return found
+
+
+def _folder_of(node) -> str | None:
+    """A folder an expression names, relative to the notebook's folder: ``".."`` for
+    ``os.path.abspath("..")``, ``Path.cwd().parent``, ``os.path.dirname(os.getcwd())``..."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name in ("getcwd", "cwd") and not node.args:
+            return "."
+        if name in ("abspath", "realpath", "normpath", "str", "Path", "expanduser", "resolve", "absolute"):
+            inner = node.args[0] if node.args else (func.value if isinstance(func, ast.Attribute) else None)
+            return _folder_of(inner) if inner is not None else None
+        if name == "dirname" and node.args:
+            inner = _folder_of(node.args[0])
+            return None if inner is None else f"{inner}/.."
+        if name == "join" and node.args:
+            parts = [_folder_of(a) for a in node.args]
+            return None if None in parts else "/".join(parts)  # type: ignore[arg-type]
+    if isinstance(node, ast.Attribute) and node.attr == "parent":
+        inner = _folder_of(node.value)
+        return None if inner is None else f"{inner}/.."
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        left, right = _folder_of(node.left), _folder_of(node.right)
+        return None if left is None or right is None else f"{left}/{right}"
+    return None
+
+
+def sys_path_folders(codes, folder) -> list[Path]:
+    """Folders the program adds to ``sys.path`` (``sys.path.append("..")``, ``sys.path.insert(0,
+    os.path.abspath("../src"))``), resolved from the notebook's folder; modules found there are
+    the notebook's own code."""
+    found: list[Path] = []
+    for code in codes:
+        try:
+            tree = code if isinstance(code, ast.AST) else ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("append", "insert")
+            ):
+                continue
+            owner = node.func.value
+            if not (
+                isinstance(owner, ast.Attribute)
+                and owner.attr == "path"
+                and isinstance(owner.value, ast.Name)
+                and owner.value.id == "sys"
+            ):
+                continue
+            arg = node.args[-1] if node.args else None
+            text = _folder_of(arg) if arg is not None else None
+            if text is not None:
+                path = (Path(folder) / text).resolve() if not Path(text).is_absolute() else Path(text)
+                if path.is_dir() and path not in found:
+                    found.append(path)
+    return found

@@ -17,8 +17,11 @@ VENV = "/opt/venv"
 BUILD_SUPPORT = "/tmp/dockermagic"
 #: the non-root user the program runs as
 UID = 1000
-#: dockermagic's support package, copied into every image
+#: dockermagic's support package, copied into every image (outside the project, on PYTHONPATH)
 RUNTIME_PACKAGE = "_dockermagic_runtime"
+RUNTIME_HOME = "/opt/dockermagic"
+#: where files a program wrote elsewhere in the project than its own folder come back
+PROJECT_FILES = "project-files"
 #: the exported program of the script form, and the notebook of the notebook/lab forms
 PROGRAM_FILE = "program.py"
 NOTEBOOK_FILE = "notebook.ipynb"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import __version__, wording
+from . import __version__, datafiles, wording
 from . import context as _context
 from . import dockerfile as _dockerfile
 from .capture import Capture
@@ -23,6 +23,7 @@ from .diagnose import cell_map, environment_reads
 from .errors import DockermagicError, RequirementsError
 from .export import Program, add_script_metadata, export_lab, export_notebook, export_script
 from .layout import (
+    APP,
     LABEL_CELLS,
     LABEL_CREATED,
     LABEL_ENV,
@@ -38,7 +39,7 @@ from .parameters import find as find_parameters
 from .reference import ImageRef, default_name
 from .request import BuildRequest
 from .requirements import RequirementSet, infer
-from .results import Image
+from .results import Image, human_size
 from .secretscan import check as check_secrets
 
 #: what the notebook form's runner imports in the image
@@ -204,6 +205,7 @@ def program_requirements(cap: Capture, request: BuildRequest, program: Program) 
         cap.python_version,
         program.uses_ipython,
         written=program.written_files,
+        known_local=cap.module_files,
     )
     problems = list(reqs.problems)
     if cap.live:
@@ -220,37 +222,121 @@ def program_requirements(cap: Capture, request: BuildRequest, program: Program) 
     return reqs
 
 
-def program_files(cap: Capture, request: BuildRequest, program: Program, reqs: RequirementSet) -> dict[str, Path]:
-    """``{path under app/: host path}``: the local modules and the data files the program reads."""
-    codes = [c.code for c in program.cells]
+@dataclass
+class Layout:
+    """Where the program sits in the project the image mirrors.
+
+    Attributes:
+        root: the project's root on this machine (``/app`` in the image).
+        folder: the notebook's folder relative to the root (``notebooks``; ``""`` at the root).
+        copies: ``{path relative to the root: host path}`` of local code and data files.
+        data: what data discovery found (origins, remote sources).
+    """
+
+    root: Path
+    folder: str
+    copies: dict[str, Path]
+    data: datafiles.DataPlan
+
+    @property
+    def workdir(self) -> str:
+        return f"{APP}/{self.folder}" if self.folder else APP
+
+    def place(self, files: dict) -> dict:
+        """Program files (relative to the notebook's folder) at their place in the project."""
+        return {f"{self.folder}/{name}" if self.folder else name: value for name, value in files.items()}
+
+
+def _local_code(path: Path) -> list[tuple[str, str]]:
+    files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+    return [(f.name, f.read_text(encoding="utf-8", errors="replace")) for f in files]
+
+
+def project_layout(cap: Capture, request: BuildRequest, program: Program, reqs: RequirementSet) -> Layout:
+    """The project's root, the notebook's place in it, and the files the image needs from it:
+    local modules and packages, and the data files the program (and the kernel) read.
+
+    Raises:
+        DockermagicError: the program reads a file outside the project, names a credential
+            file, or reads a file or folder too large for an image (each with its cell and line).
+    """
+    codes = [(c.label, c.code) for c in program.cells]
     for path in reqs.local_modules.values():
-        files = [path] if path.is_file() else sorted(path.rglob("*.py"))
-        codes += [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    data = _context.find_data_files(codes, cap.workdir, extra=request.include)
-    if data.refused:
+        codes += _local_code(path)
+    uses = datafiles.path_uses(codes)
+    workdir = Path(cap.workdir).resolve()
+    reads = [Path(u.text) if Path(u.text).is_absolute() else workdir / u.text for u in uses if not u.writes]
+    reads += [Path(path) for path, kind, _ in cap.opened if kind == "read"]
+    reads += list(reqs.local_modules.values())
+    root = datafiles.project_root(workdir, [p for p in reads if p.exists()])
+    data = datafiles.discover(uses, workdir, root, opened=cap.opened, include=request.include, exclude=request.exclude)
+    if data.unmatched:
+        raise DockermagicError(f"--include {data.unmatched[0]}: no such file or folder in the project ({root})")
+    if data.outside:
+        outside, origin = data.outside[0]
+        where = origin.split(" in ", 1)[-1] if " in " in origin else origin
+        mount = wording.run(f"-v {Path(outside).parent}:/data:ro")
         raise DockermagicError(
-            f"the program names {', '.join(data.refused)}: credential files never go "
-            f"into an image; pass secrets at run time instead ({wording.run('-e NAME=...')})"
+            f"{where} reads {outside}, outside the project ({root}): the image cannot hold it; "
+            f"mount its folder at run time ({mount}, and read it from /data), or move it into the project"
+        )
+    if data.refused:
+        rel, origin = data.refused[0]
+        raise DockermagicError(
+            f"{rel} ({origin}) is a credential file: it never goes into an image; pass secrets at run time "
+            f"instead ({wording.run('-e NAME=...')})"
         )
     if data.too_large:
+        rel, origin, size = data.too_large[0]
         raise DockermagicError(
-            f"{', '.join(data.too_large)} is over {_context.LARGE_FILE // 2**20} MB: "
-            "leave it out of the image and mount it at run time (docker run -v)"
+            f"{rel} ({origin}) is {human_size(size)}, over {datafiles.LARGE_FILE // 10**6} MB: leave it out of the "
+            f"image and mount it at run time ({wording.run(f'-v {root / rel}:{APP}/{rel}:ro')}), or --exclude it"
         )
-    copies = {path.name: path for path in reqs.local_modules.values()}
-    copies.update(data.files)
-    return copies
+    copies: dict[str, Path] = {}
+    for path in reqs.local_modules.values():
+        copies[datafiles._inside(path, root) or path.name] = path
+    copies.update({rel: f.path for rel, f in data.files.items()})
+    folder = datafiles._inside(workdir, root) or ""
+    return Layout(root=root, folder="" if folder == "." else folder, copies=copies, data=data)
 
 
 def builder_files(cap: Capture, reqs: RequirementSet) -> dict[str, Path]:
-    """``{path under .dockermagic/: host path}`` for the builder stage only: CA bundle, local wheels."""
+    """``{path under .dockermagic/: host path}`` for the builder stage only: CA bundle, local
+    wheels, and the source of the projects the kernel has installed from a folder."""
     support = {}
     if cap.index.ca_bundle:
         support["ca-bundle.pem"] = cap.index.ca_bundle
     for req in reqs.requirements:
         if req.local_file:
             support[f"wheels/{req.local_file.name}"] = req.local_file
+        if req.local_project:
+            for rel, path in project_source(req.local_project).items():
+                support[f"projects/{req.key}/{rel}"] = path
     return support
+
+
+def project_source(folder: Path) -> dict[str, Path]:
+    """What installing a local project needs: the files at its root (pyproject.toml, setup.py,
+    README, ...) and every folder holding Python code; not its data, notebooks or outputs."""
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if path.name in datafiles.SKIP_DIRS or datafiles.is_secret_path(path.name) or path.suffix == ".ipynb":
+            continue
+        if path.is_file() and path.stat().st_size < 5 * 10**6 or path.is_dir() and any(path.rglob("*.py")):
+            found[path.name] = path
+    return found
+
+
+def builder_index(cap: Capture, reqs: RequirementSet):
+    """The kernel's index settings, plus PyTorch's own index for a ``torch==2.x+cu121``-style pin."""
+    from dataclasses import replace
+
+    from .requirements import pytorch_indexes
+
+    extra = [url for url in pytorch_indexes(reqs.requirements) if url not in cap.index.extra_index_urls]
+    if not extra:
+        return cap.index
+    return replace(cap.index, extra_index_urls=tuple(cap.index.extra_index_urls) + tuple(extra), best_match=True)
 
 
 def image_labels(
@@ -315,8 +401,10 @@ def plan(
         cap.index.index_url,
         list(cap.index.extra_index_urls),
     )
-    copies = program_files(cap, request, program, reqs)
-    notes = _notes(cap, reqs)
+    layout = project_layout(cap, request, program, reqs)
+    index = builder_index(cap, reqs)
+    copies = layout.copies
+    notes = _notes(cap, reqs) + layout.data.notes()
     found = check_secrets(program.files, copies, cap.cells, allow=request.allow_secrets)
     notes += [f"--allow-secrets: {kind} in {name} line {line} goes into the image" for name, line, kind in found]
     if facts.uv_image is None and request.installer == "uv" and reqs.requirements:
@@ -353,16 +441,18 @@ def plan(
         healthcheck=healthcheck(port, request.health_path) if port else None,
         apt=system.package_names,
         check_args=system.check_args(),
+        workdir=layout.workdir,
+        host_root=str(layout.root) if layout.data.absolute else None,
     )
     text = _dockerfile.render(spec)
     context_plan = _context.ContextPlan(
         dockerfile=text,
         requirements=reqs.text(),
-        program_files=program.files,
+        program_files=layout.place(program.files),
         copies=copies,
-        support_files={"pip.conf": _context.pip_config(cap.index), "uv.toml": _context.uv_config(cap.index)},
+        support_files={"pip.conf": _context.pip_config(index), "uv.toml": _context.uv_config(index)},
         support_copies=builder_files(cap, reqs),
-        binary_files={f"{OBJECTS_FOLDER}/{name}.pkl": blob for name, blob in cap.objects.items()},
+        binary_files=layout.place({f"{OBJECTS_FOLDER}/{name}.pkl": blob for name, blob in cap.objects.items()}),
     )
     image = Image(
         tag=str(tag),
@@ -375,7 +465,7 @@ def plan(
         source=cap.source,
         base=base,
         notes=notes,
-        files=sorted(list(program.files) + list(copies)),
+        files=sorted(list(layout.place(program.files)) + list(copies)),
         notebook=cap.notebook_path,
         system_packages=list(system.packages),
         script_metadata=_script_block(program),

@@ -101,6 +101,7 @@ class BuildRequest:
     dry_run: bool = False
     context: Optional[Path] = None
     apt: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
     @classmethod
     def from_options(cls, **options: Any) -> BuildRequest:
@@ -119,6 +120,7 @@ class BuildRequest:
         raw["carry"] = tuple(raw.get("carry") or ())
         raw["compose"] = tuple(_compose.parse(raw.get("compose") or ()).items())
         raw["apt"] = tuple(raw.get("apt") or ())
+        raw["exclude"] = tuple(str(p) for p in raw.get("exclude") or ())
         return cls(**raw)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ installed), never guessed.
 """
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -21,7 +22,7 @@ from packaging.requirements import Requirement as _PkgRequirement
 from packaging.utils import canonicalize_name
 
 from .errors import RequirementsError
-from .imports import Import, _local_imports, find_imports, local_module_path
+from .imports import Import, _local_imports, find_imports, local_module_path, sys_path_folders
 from .layout import BUILD_SUPPORT, RUNTIME_PACKAGE
 
 #: distributions that make up the kernel itself; left out unless the program imports them
@@ -107,6 +108,9 @@ class Requirement:
     origin: str
     spec: Optional[str] = None
     local_file: Optional[Path] = None
+    #: the project folder of a package the kernel has installed from a folder (``pip install
+    #: -e .``): the image installs that project's source (not editable)
+    local_project: Optional[Path] = None
 
     def __str__(self):
         if self.spec:
@@ -144,10 +148,20 @@ class RequirementSet:
     def text(self):
         """The ``requirements.txt`` the image installs (stable: only names and versions)."""
         lines = list(self.pip_options)
-        lines += [
-            str(r) if not r.local_file else f"{BUILD_SUPPORT}/wheels/{r.local_file.name}" for r in self.requirements
-        ]
+        lines += [_line(r) for r in self.requirements]
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _line(req: Requirement) -> str:
+    if req.local_file:
+        return f"{BUILD_SUPPORT}/wheels/{req.local_file.name}"
+    if req.local_project:
+        return f"{BUILD_SUPPORT}/projects/{req.key}"
+    return str(req)
+
+
+#: what makes a folder an installable Python project
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 # --- the kernel's installed distributions -------------------------------------------------
@@ -302,11 +316,16 @@ def _requirement_for(dist, origin, problems):
         )
         return None
     if kind in ("editable", "local-dir"):
-        folder = detail[len("file://") :] if detail.startswith("file://") else detail
+        from urllib.parse import unquote
+
+        folder = Path(unquote(detail[len("file://") :] if detail.startswith("file://") else detail))
+        if folder.is_dir() and any((folder / f).is_file() for f in PROJECT_FILES):
+            # the project's own package: its source goes into the builder, installed (not editable)
+            return Requirement(name, version, origin + f" (installed from {folder})", local_project=folder)
         problems.append(
-            f"{name} {version} ({origin}) is installed from the local folder {folder}"
-            f"{' (editable)' if kind == 'editable' else ''}: build a wheel beside the "
-            f"notebook (pip wheel --no-deps {folder} -w .), or copy the package next to it"
+            f"{name} {version} ({origin}) is installed from the folder {folder}, which has no "
+            "pyproject.toml, setup.py or setup.cfg: add one (a pyproject.toml with [project] name and version, "
+            "and a [build-system]) so that the image can install it"
         )
         return None
     if kind == "conda":
@@ -418,16 +437,24 @@ class _Inference:
         if direct:
             self.direct.append(dist.metadata["Name"])
 
-    def follow_local_modules(self, imports, workdir):
-        """Modules beside the notebook are copied, not installed; their own imports count too."""
+    def follow_local_modules(self, imports, workdir, search=(), known=None):
+        """The notebook's own modules are copied, not installed; their own imports count too.
+
+        They are found beside the notebook, in the folders the program adds to ``sys.path``
+        (``search``), and where the kernel imported them from (``known``: ``{module: path}``).
+        """
+        known = known or {}
         queue = list(imports)
         while queue:
             imp = queue.pop(0)
             if imp.module in self.stdlib or imp.module in self.result.local_modules or imp.module == RUNTIME_PACKAGE:
                 continue
-            if imp.module in self.written:
+            if imp.module in self.written or self.installed.dists_for(imp.module, imp.dotted):
                 continue
-            path = local_module_path(imp.module, workdir)
+            path = next(
+                (p for p in (local_module_path(imp.module, f) for f in [workdir, *search]) if p is not None),
+                known.get(imp.module),
+            )
             if path is not None:
                 self.result.local_modules[imp.module] = path
                 found = _local_imports(path, set(self.result.local_modules))
@@ -507,6 +534,7 @@ def infer(
     uses_ipython=False,
     installed=None,
     written=(),
+    known_local=None,
 ):
     """Infer the program's requirements from the kernel.
 
@@ -520,6 +548,7 @@ def infer(
         installed: an :class:`Installed` (tests pass a fake one).
         written: paths (relative to the notebook) of files the program writes itself
             (``%%writefile mod.py``): importing them needs nothing installed.
+        known_local: ``{module: path}`` of the notebook's own code the kernel imported.
 
     Returns:
         RequirementSet
@@ -530,7 +559,9 @@ def infer(
     run = _Inference(installed or Installed(), python_version)
     run.written = {str(p)[: -len(".py")] if str(p).endswith(".py") else str(p) for p in written}
     imports = _program_imports(cells)
-    run.follow_local_modules(imports, Path(workdir))
+    codes = [cell.code if hasattr(cell, "code") else cell[1] for cell in cells]
+    search = sys_path_folders(codes, workdir)
+    run.follow_local_modules(imports, Path(workdir), search, known_local)
     run.map_imports(imports)
     if uses_ipython and "ipython" not in run.chosen:
         dist = run.installed.dist("ipython")
@@ -542,3 +573,23 @@ def infer(
     run.result.requirements = sorted(run.chosen.values(), key=lambda r: r.key)
     run.result.modules = sorted(run.modules)
     return run.result
+
+
+#: PyTorch's own index, where builds with a local version label (``2.3.1+cu121``) live
+PYTORCH_INDEX = "https://download.pytorch.org/whl/{label}"
+PYTORCH_FAMILY = {"torch", "torchvision", "torchaudio", "triton", "pytorch-triton", "pytorch-triton-rocm"}
+
+
+def pytorch_indexes(requirements) -> list[str]:
+    """PyTorch index URLs the requirements need: a pin such as ``torch==2.3.1+cu121`` (or
+    ``+cpu``, ``+rocm6.0``) exists only on PyTorch's own index for that label, not on PyPI."""
+    found = []
+    for req in requirements:
+        version = getattr(req, "version", None) or ""
+        if canonicalize_name(req.name) in PYTORCH_FAMILY and "+" in version:
+            label = version.split("+", 1)[1]
+            if re.fullmatch(r"cu\d+|cpu|rocm[\d.]+|xpu", label):
+                url = PYTORCH_INDEX.format(label=label)
+                if url not in found:
+                    found.append(url)
+    return found

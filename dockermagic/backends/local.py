@@ -58,7 +58,7 @@ class LocalBackend:
         engine.stop_container(task)
 
     def collect(self, task, dest: Path) -> list[Path]:
-        return engine.download(task, APP, engine.changed_files(task, APP), dest)
+        return engine.collect_outputs(task, dest, APP)
 
     def remove(self, task) -> None:
         engine.remove_container(task)

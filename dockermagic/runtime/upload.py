@@ -21,6 +21,7 @@ import urllib.request
 SECRET = "/run/secrets/dockermagic-upload"
 ROOT = os.environ.get("DOCKERMAGIC_APP", "/app")
 SKIP = ("_dockermagic_runtime", "__pycache__")
+PROJECT_FILES = "project-files"  # as dockermagic.layout.PROJECT_FILES
 
 
 def written_since(root, since):
@@ -38,11 +39,18 @@ def written_since(root, since):
     return sorted(found)
 
 
-def pack(root, names):
+def placed(root, name, workdir):
+    """Where a file comes back: relative to the program's folder, or under ``project-files/``."""
+    path = os.path.join(root, name)
+    rel = os.path.relpath(path, workdir)
+    return rel if not rel.startswith("..") else os.path.join(PROJECT_FILES, name)
+
+
+def pack(root, names, workdir):
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name in names:
-            tar.add(os.path.join(root, name), arcname=name, recursive=False)
+            tar.add(os.path.join(root, name), arcname=placed(root, name, workdir), recursive=False)
     return buffer.getvalue()
 
 
@@ -75,7 +83,7 @@ def main(argv):
     code = child.wait()
     if url:
         names = written_since(ROOT, started)
-        status = put(url, pack(ROOT, names))
+        status = put(url, pack(ROOT, names, os.getcwd()))
         if status:
             print(f"[dockermagic] sent {len(names)} output files to the object store", flush=True)
     return code

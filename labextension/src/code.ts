@@ -5,13 +5,13 @@
  * store_history false, nothing in the kernel's history (dockermagic reads that history).
  */
 
-import { IDockerizeOptions } from './state';
+import { IDockerizeOptions, ProgramForm } from './state';
 
 /** Arguments of dockermagic.lab.dockerize(); see dockermagic/lab.py. */
 export interface IDockerizeArgs {
   notebook: string;
   tag: string;
-  form: string;
+  form: ProgramForm;
 }
 
 /** Arguments of dockermagic.lab.run(). */
@@ -30,8 +30,15 @@ function call(func: 'dockerize' | 'run', args: object): string {
   return `__import__('dockermagic.lab').lab.${func}_from_lab(${pyString(JSON.stringify(args))})`;
 }
 
-export function dockerizeCode(notebookPath: string, options: IDockerizeOptions): string {
-  const args: IDockerizeArgs = { notebook: notebookPath, tag: options.tag, form: options.form };
+export function dockerizeCode(
+  notebookPath: string,
+  options: IDockerizeOptions
+): string {
+  const args: IDockerizeArgs = {
+    notebook: notebookPath,
+    tag: options.tag,
+    form: options.form
+  };
   return call('dockerize', args);
 }
 

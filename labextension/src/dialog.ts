@@ -1,87 +1,120 @@
 /**
  * The "Dockerize" dialog: image tag, program form, run after build, port.
+ *
+ * An invalid tag or port is explained under the field and keeps Build disabled.
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { IDockerizeOptions, ProgramForm } from './state';
-import { parsePort, validateTag } from './tag';
+import { IDockerizeOptions, LAB_PORT, ProgramForm } from './state';
+import { parsePort, TAG_PATTERN, validateTag } from './tag';
 
-export class OptionsBody extends Widget implements Dialog.IBodyWidget<IDockerizeOptions | string> {
+const FORM_LABELS: [ProgramForm, string][] = [
+  ['script', "Python script (the notebook's code, run with python)"],
+  ['notebook', 'Notebook (executed, with its outputs saved)'],
+  ['lab', `JupyterLab with the notebook (served on port ${LAB_PORT})`]
+];
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {}
+): HTMLElementTagNameMap[K] {
+  return Object.assign(document.createElement(tag), props);
+}
+
+/** The first problem with the options as typed, or null. */
+export function optionsError(tag: string, port: string): string | null {
+  return validateTag(tag) || parsePort(port).error;
+}
+
+export class OptionsBody
+  extends Widget
+  implements Dialog.IBodyWidget<IDockerizeOptions | string>
+{
   constructor(initial: IDockerizeOptions, error: string | null) {
     super();
     this.addClass('jp-dockermagic-dialog');
-    const form = document.createElement('div');
-    form.className = 'jp-dockermagic-form';
+    const form = element('div', { className: 'jp-dockermagic-form' });
 
-    this._tag = document.createElement('input');
-    this._tag.className = 'jp-mod-styled jp-dockermagic-tag';
-    this._tag.name = 'tag';
-    this._tag.value = initial.tag;
-    this._tag.spellcheck = false;
+    this._tag = element('input', {
+      className: 'jp-mod-styled jp-dockermagic-tag',
+      name: 'tag',
+      value: initial.tag,
+      spellcheck: false,
+      pattern: TAG_PATTERN,
+      required: true
+    });
+    this._tag.setAttribute('aria-describedby', 'jp-dockermagic-dialog-error');
     form.appendChild(this._row('Image tag', this._tag));
 
-    this._error = document.createElement('div');
-    this._error.className = 'jp-dockermagic-dialog-error';
-    this._error.textContent = error || '';
-    form.appendChild(this._error);
-    this._tag.addEventListener('input', () => {
-      this._error.textContent = validateTag(this._tag.value) || '';
+    this._error = element('div', {
+      className: 'jp-dockermagic-dialog-error',
+      id: 'jp-dockermagic-dialog-error',
+      textContent: error || ''
     });
+    this._error.setAttribute('role', 'alert');
+    form.appendChild(this._error);
 
-    this._form = document.createElement('select');
-    this._form.className = 'jp-mod-styled jp-dockermagic-form-select';
-    this._form.name = 'form';
-    for (const [value, label] of [
-      ['script', 'Python script (the notebook\'s code, run with python)'],
-      ['notebook', 'Notebook (executed with its outputs saved)']
-    ]) {
-      const opt = document.createElement('option');
-      opt.value = value;
-      opt.textContent = label;
-      this._form.appendChild(opt);
+    this._form = element('select', {
+      className: 'jp-mod-styled jp-dockermagic-form-select',
+      name: 'form'
+    });
+    for (const [value, label] of FORM_LABELS) {
+      this._form.appendChild(element('option', { value, textContent: label }));
     }
     this._form.value = initial.form;
     form.appendChild(this._row('Program form', this._form));
 
-    this._runAfter = document.createElement('input');
-    this._runAfter.type = 'checkbox';
-    this._runAfter.className = 'jp-dockermagic-run-after';
-    this._runAfter.name = 'runAfter';
-    this._runAfter.checked = initial.runAfter;
+    this._runAfter = element('input', {
+      type: 'checkbox',
+      className: 'jp-dockermagic-run-after',
+      name: 'runAfter',
+      checked: initial.runAfter
+    });
     form.appendChild(this._row('Run after build', this._runAfter));
 
-    this._port = document.createElement('input');
-    this._port.className = 'jp-mod-styled jp-dockermagic-port';
-    this._port.name = 'port';
-    this._port.placeholder = 'none (e.g. 5000 for a web app)';
-    this._port.inputMode = 'numeric';
-    this._port.value = initial.port === null ? '' : String(initial.port);
+    this._port = element('input', {
+      className: 'jp-mod-styled jp-dockermagic-port',
+      name: 'port',
+      placeholder: 'none (e.g. 5000 for a web app)',
+      inputMode: 'numeric',
+      pattern: '\\s*[0-9]{0,5}\\s*',
+      value: initial.port === null ? '' : String(initial.port)
+    });
     form.appendChild(this._row('Port to publish', this._port));
 
-    const note = document.createElement('div');
-    note.className = 'jp-dockermagic-dialog-note';
-    note.textContent = 'The notebook is saved first. The build runs in this notebook\'s kernel; progress appears in a panel.';
-    form.appendChild(note);
+    form.appendChild(
+      element('div', {
+        className: 'jp-dockermagic-dialog-note',
+        textContent:
+          "The notebook is saved first. The build runs in this notebook's kernel; a panel shows each step, with Cancel."
+      })
+    );
     this.node.appendChild(form);
+
+    this._tag.addEventListener('input', this._check);
+    this._port.addEventListener('input', this._check);
+    this._form.addEventListener('change', () => {
+      // JupyterLab in the image listens on its port: publish it unless one is given.
+      if (this._form.value === 'lab' && !this._port.value.trim()) {
+        this._port.value = String(LAB_PORT);
+        this._check();
+      }
+    });
   }
 
   /** The options, or a one-line reason why they are not valid. */
   getValue(): IDockerizeOptions | string {
-    const tagError = validateTag(this._tag.value);
-    if (tagError) {
-      return tagError;
-    }
-    const port = parsePort(this._port.value);
-    if (port.error) {
-      return port.error;
+    const error = optionsError(this._tag.value, this._port.value);
+    if (error) {
+      return error;
     }
     return {
       tag: this._tag.value,
       form: this._form.value as ProgramForm,
       runAfter: this._runAfter.checked,
-      port: port.port
+      port: parsePort(this._port.value).port
     };
   }
 
@@ -96,12 +129,30 @@ export class OptionsBody extends Widget implements Dialog.IBodyWidget<IDockerize
     };
   }
 
+  protected onAfterAttach(): void {
+    this._check();
+  }
+
+  /** Explain the first problem and keep Build disabled while there is one. */
+  private _check = (): void => {
+    const tagError = validateTag(this._tag.value);
+    const portError = parsePort(this._port.value).error;
+    this._error.textContent = tagError || portError || '';
+    this._tag.classList.toggle('jp-mod-error', !!tagError);
+    this._tag.setAttribute('aria-invalid', tagError ? 'true' : 'false');
+    this._port.classList.toggle('jp-mod-error', !!portError);
+    const accept = this.node
+      .closest('.jp-Dialog-content')
+      ?.querySelector<HTMLButtonElement>('.jp-Dialog-footer .jp-mod-accept');
+    if (accept) {
+      accept.disabled = !!(tagError || portError);
+      accept.title = tagError || portError || '';
+    }
+  };
+
   private _row(label: string, input: HTMLElement): HTMLElement {
-    const row = document.createElement('label');
-    row.className = 'jp-dockermagic-row';
-    const span = document.createElement('span');
-    span.textContent = label;
-    row.appendChild(span);
+    const row = element('label', { className: 'jp-dockermagic-row' });
+    row.appendChild(element('span', { textContent: label }));
     row.appendChild(input);
     return row;
   }
@@ -114,15 +165,19 @@ export class OptionsBody extends Widget implements Dialog.IBodyWidget<IDockerize
 }
 
 /**
- * Ask for the options; null when the user cancels. Invalid input re-opens the dialog with
- * the reason shown.
+ * Ask for the options; null when the user cancels. Should invalid options get through
+ * (an older JupyterLab that accepts with Enter anyway), the dialog opens again with the reason.
  */
-export async function askOptions(initial: IDockerizeOptions): Promise<IDockerizeOptions | null> {
+export async function askOptions(
+  initial: IDockerizeOptions
+): Promise<IDockerizeOptions | null> {
   let current = initial;
   let error: string | null = null;
   for (;;) {
     const body: OptionsBody = new OptionsBody(current, error);
-    const result: Dialog.IResult<IDockerizeOptions | string> = await showDialog<IDockerizeOptions | string>({
+    const result: Dialog.IResult<IDockerizeOptions | string> = await showDialog<
+      IDockerizeOptions | string
+    >({
       title: 'Dockerize this notebook',
       body,
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Build' })],
@@ -134,7 +189,8 @@ export async function askOptions(initial: IDockerizeOptions): Promise<IDockerize
     if (typeof result.value === 'object' && result.value !== null) {
       return result.value;
     }
-    error = typeof result.value === 'string' ? result.value : 'Invalid options.';
+    error =
+      typeof result.value === 'string' ? result.value : 'Invalid options.';
     current = body.rawValue(current);
   }
 }

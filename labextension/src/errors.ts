@@ -1,22 +1,17 @@
 /**
- * Sort a failure into something a person can act on.
+ * Turn a failure into something a person can act on.
  *
- * Failures reach the front end three ways: as an "error" payload from lab.py (it caught
- * the exception), as a kernel "error" message (the import of dockermagic.lab failed, or
- * something escaped), or as a transport problem (no kernel, kernel died, interrupted).
+ * Failures arrive three ways: an "error" payload from lab.py (classified by its stable
+ * `error.kind`), a kernel "error" message (dockermagic.lab could not be imported, or
+ * something escaped it), or a problem with the kernel itself (none, restarted, died).
  */
 
-import { IErrorPayload } from './protocol';
+import { IErrorPayload, KernelErrorKind } from './protocol';
 
-export type ErrorKind =
-  | 'not-installed' // the kernel has no dockermagic (or an old one without dockermagic.lab)
-  | 'no-engine' // no Docker engine answers
-  | 'build-failed' // a Dockerfile step failed
-  | 'run-failed' // the container could not start or run
-  | 'usage' // a user mistake the API reported in one line (bad tag, port taken, ...)
-  | 'interrupted' // the kernel was interrupted or restarted
-  | 'no-kernel' // the notebook has no kernel
-  | 'internal'; // anything else: a bug
+/** Kinds only the front end knows about. */
+export type FrontEndErrorKind = 'not-installed' | 'no-kernel' | 'kernel-lost';
+
+export type ErrorKind = KernelErrorKind | FrontEndErrorKind;
 
 export interface IErrorInfo {
   kind: ErrorKind;
@@ -24,84 +19,97 @@ export interface IErrorInfo {
   title: string;
   /** The one-line message from the kernel, verbatim. */
   message: string;
-  /** What to do about it, if we know. */
+  /** What to do about it, if known. */
   hint: string | null;
   /** The failing build step, if any. */
   step: number | string | null;
   exitCode: number | null;
-  /** The last lines of the failing step's log, or a traceback for internal errors. */
+  /** A failing step's log, the problems found, or a traceback for a bug. */
   details: string[];
 }
 
 export const INSTALL_HINT =
   'Install it into this notebook\'s kernel: run "%pip install dockermagic" in a cell, restart the kernel, and click Dockerize again.';
 
-const ENGINE_HINT =
-  'Start Docker (Docker Desktop, or "sudo systemctl start docker") so that "docker info" answers, or set DOCKER_HOST, then try again.';
-
-const ENGINE_PATTERNS = [
-  /no (docker )?engine/i,
-  /engine (is )?not reachable/i,
-  /cannot connect to the docker daemon/i,
-  /docker daemon/i,
-  /connection (refused|aborted)/i,
-  /docker\.sock/i
-];
-
-function names(payload: { type: string; mro?: string[] }): string[] {
-  return [payload.type, ...(payload.mro || [])];
+interface IKindText {
+  title: (op: 'dockerize' | 'run') => string;
+  /** Used when the kernel sent no hint of its own. */
+  hint: string | null;
 }
 
-function hasName(list: string[], pattern: RegExp): boolean {
-  return list.some(n => pattern.test(n));
+/** Every kernel error kind, each with its heading: adding a kind on the Python side fails type-checking here. */
+export const KIND_TEXT: { [K in KernelErrorKind]: IKindText } = {
+  'no-engine': {
+    title: () => 'Docker engine not reachable',
+    hint: 'Start Docker (Docker Desktop, or "sudo systemctl start docker") so that "docker info" answers, or set DOCKER_HOST, then try again.'
+  },
+  usage: {
+    title: op =>
+      op === 'run' ? 'Cannot run the image' : 'Cannot build the image',
+    hint: null
+  },
+  notebook: {
+    title: () => 'Cannot read the notebook',
+    hint: 'Fix the cell named above (or delete it), save, and click Dockerize again.'
+  },
+  requirements: {
+    title: () => 'A requirement cannot be installed in an image',
+    hint: null
+  },
+  secret: {
+    title: () => 'The notebook holds a secret',
+    hint: 'Read secrets from the environment (os.environ) and pass them when the image runs.'
+  },
+  'no-image': {
+    title: () => 'Image not found',
+    hint: 'Build it first (Dockerize), or check the tag.'
+  },
+  'build-failed': {
+    title: () => 'Build failed',
+    hint: 'The log of the failing step is below; fix the cause in the notebook and click Build again.'
+  },
+  'push-failed': {
+    title: () => 'Push failed',
+    hint: null
+  },
+  'run-failed': {
+    title: () => 'Run failed',
+    hint: null
+  },
+  interrupted: {
+    title: op => (op === 'run' ? 'Run cancelled' : 'Build cancelled'),
+    hint: null
+  },
+  internal: {
+    title: () => 'Unexpected error',
+    hint: 'This looks like a bug in dockermagic; the details are below.'
+  }
+};
+
+function isKernelKind(kind: string): kind is KernelErrorKind {
+  return Object.prototype.hasOwnProperty.call(KIND_TEXT, kind);
 }
 
 /** An "error" payload sent by lab.py. */
 export function classifyPayloadError(payload: IErrorPayload): IErrorInfo {
-  const all = names(payload);
-  const message = payload.message || payload.type;
-  const base = {
-    message,
-    step: payload.step ?? null,
-    exitCode: payload.exit_code ?? null,
-    details: payload.log_tail ? [...payload.log_tail] : []
-  };
-  if (hasName(all, /^(ModuleNotFoundError|ImportError)$/) && /dockermagic/.test(message)) {
-    return { ...base, kind: 'not-installed', title: 'dockermagic is not installed in this kernel', hint: payload.hint || INSTALL_HINT };
-  }
-  if (
-    hasName(all, /Engine(Unavailable|Unreachable|NotFound|Error)?$|NoEngine|DockerNotRunning/) ||
-    ENGINE_PATTERNS.some(p => p.test(message))
-  ) {
-    return { ...base, kind: 'no-engine', title: 'Docker engine not reachable', hint: payload.hint || ENGINE_HINT };
-  }
-  if (hasName(all, /^BuildError$/)) {
-    const where = base.step !== null ? ` at step ${base.step}` : '';
-    return {
-      ...base,
-      kind: 'build-failed',
-      title: `Build failed${where}`,
-      hint:
-        payload.hint ||
-        (base.details.length
-          ? 'The log of the failing step is below; fix the cause in the notebook and click Dockerize again.'
-          : 'Fix the cause and click Build again.')
-    };
-  }
-  if (hasName(all, /^(KeyboardInterrupt)$/)) {
-    return { ...base, kind: 'interrupted', title: 'Interrupted', hint: payload.hint || null };
-  }
-  if (hasName(all, /^(RunError|ContainerError)$/)) {
-    return { ...base, kind: 'run-failed', title: 'Run failed', hint: payload.hint || null };
-  }
-  if (hasName(all, /^(DockermagicError|UsageError)$/)) {
-    return { ...base, kind: 'usage', title: payload.op === 'run' ? 'Cannot run the image' : 'Cannot build the image', hint: payload.hint || null };
+  const e = payload.error;
+  // A kind this front end does not know yet (a newer kernel side): show it as a bug report.
+  const kind: KernelErrorKind = isKernelKind(e.kind) ? e.kind : 'internal';
+  const text = KIND_TEXT[kind];
+  let title = text.title(payload.op);
+  if (kind === 'build-failed' && e.step !== null && e.step !== undefined) {
+    title = `Build failed at ${typeof e.step === 'number' ? `step ${e.step}` : e.step}`;
+  } else if (kind === 'internal') {
+    title = `Unexpected error (${e.type})`;
   }
   return {
-    ...base,
-    kind: 'internal',
-    title: `Unexpected error (${payload.type})`,
-    hint: payload.hint || 'This looks like a bug in dockermagic; the details are below.'
+    kind,
+    title,
+    message: e.message || e.type,
+    hint: e.hint || text.hint,
+    step: e.step ?? null,
+    exitCode: e.exit_code ?? null,
+    details: [...(e.details || [])]
   };
 }
 
@@ -111,38 +119,54 @@ export function stripAnsi(text: string): string {
   return text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
 }
 
-/** A kernel "error" message (ename, evalue, traceback) for our request. */
-export function classifyKernelError(ename: string, evalue: string, traceback: string[] = []): IErrorInfo {
-  const details = traceback.map(stripAnsi);
-  if ((ename === 'ModuleNotFoundError' || ename === 'ImportError') && /dockermagic/.test(evalue)) {
+/**
+ * A kernel "error" message for our request: lab.py reports its own errors as payloads,
+ * so this is either a missing dockermagic, an interrupt before lab.py took over, or a bug.
+ */
+export function classifyKernelError(
+  ename: string,
+  evalue: string,
+  traceback: string[] = []
+): IErrorInfo {
+  const none = { step: null, exitCode: null };
+  if (
+    (ename === 'ModuleNotFoundError' || ename === 'ImportError') &&
+    /dockermagic/.test(evalue)
+  ) {
     return {
+      ...none,
       kind: 'not-installed',
       title: 'dockermagic is not installed in this kernel',
       message: `${ename}: ${evalue}`,
       hint: INSTALL_HINT,
-      step: null,
-      exitCode: null,
       details: []
     };
   }
   if (ename === 'KeyboardInterrupt') {
     return {
+      ...none,
       kind: 'interrupted',
-      title: 'Interrupted',
-      message: 'The kernel was interrupted; the build or run stopped.',
+      title: 'Cancelled',
+      message: 'The kernel was interrupted before dockermagic started.',
       hint: null,
-      step: null,
-      exitCode: null,
       details: []
     };
   }
-  // An error lab.py did not catch: treat it like a payload error so the names still help.
-  const info = classifyPayloadError({ kind: 'error', op: 'dockerize', type: ename, message: evalue ? `${evalue}` : ename });
-  return { ...info, details: info.kind === 'internal' ? details : info.details };
+  return {
+    ...none,
+    kind: 'internal',
+    title: `Unexpected error (${ename})`,
+    message: evalue || ename,
+    hint: KIND_TEXT.internal.hint,
+    details: traceback.map(stripAnsi)
+  };
 }
 
 /** A problem with the kernel itself, not with what ran in it. */
-export function transportError(kind: 'no-kernel' | 'interrupted', message: string): IErrorInfo {
+export function transportError(
+  kind: 'no-kernel' | 'kernel-lost',
+  message: string
+): IErrorInfo {
   return {
     kind,
     title: kind === 'no-kernel' ? 'No kernel' : 'Kernel stopped',

@@ -1,108 +1,272 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
 import { dockerizeCode, pyString, runCode } from '../src/code';
-import { BusyGuard } from '../src/guard';
-import { IBuildProgress, isKernelPayload } from '../src/protocol';
-import { Action, formatBytes, formatSeconds, headline, initialState, IPanelState, isBusy, MAX_LOG_LINES, reduce, reducePull } from '../src/state';
+import {
+  IBuildProgress,
+  IBuildStep,
+  IErrorPayload,
+  IRunProgress,
+  isKernelPayload,
+  KernelPayload
+} from '../src/protocol';
+import {
+  Action,
+  buildWallSeconds,
+  formatBytes,
+  formatSeconds,
+  headline,
+  initialState,
+  IPanelState,
+  isBusy,
+  MAX_STEP_LOG_LINES,
+  phaseSeconds,
+  reduce,
+  reducePull
+} from '../src/state';
 
-const options = { tag: 'heart-roc', form: 'script' as const, runAfter: false, port: null };
+const options = {
+  tag: 'heart-roc',
+  form: 'script' as const,
+  runAfter: false,
+  port: null
+};
 
-function run(actions: Action[], state: IPanelState = initialState('examples/heart_roc.ipynb')): IPanelState {
+function fixture<T extends KernelPayload>(name: string): T {
+  return JSON.parse(
+    fs.readFileSync(path.join(__dirname, 'fixtures', `${name}.json`), 'utf8')
+  );
+}
+
+function apply(
+  actions: Action[],
+  state: IPanelState = initialState('examples/heart_roc.ipynb')
+): IPanelState {
   return actions.reduce(reduce, state);
 }
 
-function build(p: Partial<IBuildProgress>): Action {
-  return { type: 'payload', payload: { kind: 'build', phase: 'build', ...p } };
+/** A build snapshot: the running fixture with some fields replaced. */
+function build(p: Partial<IBuildProgress>, at: number): Action {
+  return {
+    type: 'payload',
+    payload: { ...fixture<IBuildProgress>('build-running'), ...p },
+    at
+  };
 }
 
-describe('reduce: builds', () => {
-  it('starts a build', () => {
-    const s = run([{ type: 'start-build', options }]);
+function step(
+  n: number,
+  state: IBuildStep['state'],
+  log: string[] = []
+): IBuildStep {
+  return {
+    n,
+    instruction: `RUN step ${n}`,
+    state,
+    seconds: state === 'running' || state === 'pending' ? null : 0.5,
+    log
+  };
+}
+
+function error(
+  kind: string,
+  op: 'dockerize' | 'run' = 'dockerize',
+  message = 'boom'
+): Action {
+  const payload = fixture<IErrorPayload>('error-usage');
+  return {
+    type: 'payload',
+    payload: {
+      ...payload,
+      op,
+      error: {
+        ...payload.error,
+        kind: kind as IErrorPayload['error']['kind'],
+        message
+      }
+    },
+    at: 99_000
+  };
+}
+
+const started: Action[] = [
+  { type: 'start-build', options, at: 0 },
+  { type: 'saved', at: 300 },
+  { type: 'started', at: 400 }
+];
+
+describe('reduce: the timeline', () => {
+  it('shows saving first, before anything reaches the kernel', () => {
+    const s = apply([{ type: 'start-build', options, at: 0 }]);
     expect(s.stage).toBe('building');
     expect(isBusy(s)).toBe(true);
-    expect(s.build?.tag).toBe('heart-roc');
-    expect(headline(s)).toBe('Starting heart-roc…');
+    expect(s.phases).toEqual([
+      {
+        id: 'saving',
+        label: 'Saving the notebook',
+        detail: '',
+        state: 'running',
+        start: 0,
+        seconds: null
+      }
+    ]);
+    expect(headline(s)).toBe('Saving the notebook…');
+    expect(phaseSeconds(s.phases[0], 2500)).toBe(2.5);
   });
 
-  it('follows steps and their logs', () => {
-    const s = run([
-      { type: 'start-build', options },
-      build({ phase: 'requirements' }),
-      build({
-        steps: [
-          { n: 1, instruction: 'FROM python:3.11-slim', state: 'cached', seconds: 0.1, log: [] },
-          { n: 2, instruction: 'RUN pip install -r requirements.txt', state: 'running', seconds: null, log: ['Collecting numpy'] },
-          { n: 3, instruction: 'COPY program.py .', state: 'pending' }
-        ],
-        elapsed: 3.5
-      })
+  it('says when the kernel is busy with another cell', () => {
+    const s = apply([
+      { type: 'start-build', options, at: 0 },
+      { type: 'saved', at: 300 }
     ]);
-    expect(s.build?.phase).toBe('build');
-    expect(s.build?.steps.map(x => x.state)).toEqual(['cached', 'running', 'pending']);
-    expect(s.build?.steps[1].log).toEqual(['Collecting numpy']);
-    expect(s.build?.steps[2].log).toEqual([]);
-    expect(s.build?.steps[2].seconds).toBeNull();
-    expect(headline(s)).toBe('Building heart-roc: step 2 of 3');
+    expect(s.phases.map(p => [p.id, p.state, p.seconds])).toEqual([
+      ['saving', 'done', 0.3],
+      ['queue', 'running', null]
+    ]);
+    expect(headline(s)).toBe(
+      'Waiting for the kernel (busy with another cell)…'
+    );
+    // a long wait stays on the timeline
+    const late = reduce(s, { type: 'started', at: 5300 });
+    expect(late.phases.map(p => [p.id, p.state, p.seconds])).toEqual([
+      ['saving', 'done', 0.3],
+      ['queue', 'done', 5],
+      ['kernel', 'running', null]
+    ]);
+    // a short one does not
+    const soon = reduce(s, { type: 'started', at: 400 });
+    expect(soon.phases.map(p => p.id)).toEqual(['saving', 'kernel']);
+    expect(soon.phases[1].start).toBe(300);
+    expect(headline(soon)).toBe('Starting dockermagic in the kernel…');
   });
 
-  it('keeps earlier facts when a snapshot omits them', () => {
-    const s = run([
-      { type: 'start-build', options },
-      build({ steps: [{ n: 1, instruction: 'FROM x', state: 'done' }], elapsed: 1 }),
-      build({ phase: 'done', image_id: 'sha256:abc', size: 123 })
+  it("places the kernel's phases on the front end's clock", () => {
+    // The snapshot arrives at 10 s and says the kernel's operation is 8 s old.
+    const s = apply([
+      ...started,
+      build(
+        {
+          phase: 'context',
+          phases: [
+            { phase: 'capture', at: 0, seconds: 1.5 },
+            { phase: 'requirements', at: 1.5, seconds: 4 },
+            { phase: 'context', at: 5.5, seconds: null }
+          ],
+          steps: [],
+          elapsed: 8
+        },
+        10_000
+      )
     ]);
-    expect(s.build?.steps).toHaveLength(1);
+    expect(
+      s.phases.map(p => [p.id, p.label, p.state, p.start, p.seconds])
+    ).toEqual([
+      ['saving', 'Saving the notebook', 'done', 0, 0.3],
+      ['kernel', 'Starting dockermagic in the kernel', 'done', 300, 1.7],
+      ['capture', 'Reading the notebook', 'done', 2000, 1.5],
+      ['requirements', 'Finding the requirements', 'done', 3500, 4],
+      ['context', 'Writing the build context', 'running', 7500, null]
+    ]);
+    // the running phase ticks on the front end's clock between snapshots
+    expect(phaseSeconds(s.phases[4], 12_000)).toBe(4.5);
+    expect(headline(s)).toBe('Writing the build context…');
+  });
+
+  it('names the step being built', () => {
+    const s = apply([...started, build({ elapsed: 3 }, 5000)]);
+    const b = s.phases.find(p => p.id === 'build');
+    expect(b?.detail).toBe('step 3 of 6: RUN pip install -r /tmp/r.txt');
+    expect(headline(s)).toBe('Building heart-roc:latest: step 3 of 6');
+  });
+
+  it('shows the pull of the base image', () => {
+    const s = apply([
+      ...started,
+      build(
+        {
+          phase: 'pull',
+          phases: [{ phase: 'pull', at: 2, seconds: null }],
+          steps: [],
+          pull: {
+            a: { status: 'Downloading', current: 50, total: 100 },
+            b: { status: 'Pull complete', current: null, total: null }
+          }
+        },
+        5000
+      )
+    ]);
+    expect(s.phases.find(p => p.id === 'pull')?.detail).toBe(
+      '1 of 2 layers, 50%'
+    );
+  });
+
+  it('measures the wall time from the click, and the engine part apart', () => {
+    const s = apply([
+      ...started,
+      build({ phase: 'done', engine_seconds: 0.7, elapsed: 5.5 }, 6000),
+      { type: 'payload', payload: fixture('result-dockerize'), at: 6400 }
+    ]);
+    expect(buildWallSeconds(s, 1e9)).toBe(6.4);
+    expect(s.build?.engineSeconds).toBe(0.7);
+    expect(s.phases.every(p => p.state === 'done')).toBe(true);
+  });
+});
+
+describe('reduce: builds', () => {
+  it('keeps the image facts a later snapshot omits', () => {
+    const s = apply([
+      ...started,
+      build({ image_id: 'sha256:abc', size: 123 }, 1000),
+      build({ image_id: null, size: null }, 2000)
+    ]);
     expect(s.build?.imageId).toBe('sha256:abc');
-    expect(s.build?.elapsed).toBe(1);
+    expect(s.build?.size).toBe(123);
   });
 
   it('truncates long step logs', () => {
     const log = Array.from({ length: 500 }, (_, i) => `line ${i}`);
-    const s = run([{ type: 'start-build', options }, build({ steps: [{ n: 1, instruction: 'RUN x', state: 'running', log }] })]);
-    expect(s.build?.steps[0].log.length).toBeLessThan(500);
+    const s = apply([
+      ...started,
+      build({ steps: [step(1, 'running', log)] }, 1000)
+    ]);
+    expect(s.build?.steps[0].log).toHaveLength(MAX_STEP_LOG_LINES);
     expect(s.build?.steps[0].log.slice(-1)).toEqual(['line 499']);
   });
 
-  it('ends with a summary', () => {
-    const s = run([
-      { type: 'start-build', options },
-      build({ steps: [{ n: 1, instruction: 'FROM x', state: 'done' }] }),
-      { type: 'payload', payload: { kind: 'result', op: 'dockerize', summary: { tag: 'heart-roc:latest', image_id: 'sha256:0123456789abcdef', size: 169000000, requirements: ['numpy==2.0.0'] } } },
-      { type: 'done', status: 'ok' }
-    ]);
-    expect(s.stage).toBe('built');
-    expect(isBusy(s)).toBe(false);
-    expect(s.image?.tag).toBe('heart-roc:latest');
-    expect(s.build?.phase).toBe('done');
-    expect(s.build?.size).toBe(169000000);
-    expect(headline(s)).toBe('Built heart-roc:latest');
-  });
-
   it('ignores progress that arrives after the result', () => {
-    const s1 = run([{ type: 'start-build', options }, { type: 'payload', payload: { kind: 'result', op: 'dockerize', summary: { tag: 't' } } }]);
-    const s2 = reduce(s1, build({ phase: 'build' }));
-    expect(s2).toBe(s1);
+    const s1 = apply([
+      ...started,
+      { type: 'payload', payload: fixture('result-dockerize'), at: 1000 }
+    ]);
+    expect(s1.stage).toBe('built');
+    expect(reduce(s1, build({}, 2000))).toBe(s1);
   });
 
-  it('marks the running step failed on a build error', () => {
-    const s = run([
-      { type: 'start-build', options },
-      build({ steps: [{ n: 1, instruction: 'FROM x', state: 'done' }, { n: 2, instruction: 'RUN pip install', state: 'running', log: ['boom'] }] }),
-      { type: 'payload', payload: { kind: 'error', op: 'dockerize', type: 'BuildError', mro: ['BuildError', 'DockermagicError'], message: 'step failed', step: 'RUN pip install', exit_code: 1, log_tail: ['boom'] } },
-      { type: 'done', status: 'ok' }
+  it('marks the running step failed on an error', () => {
+    const s = apply([
+      ...started,
+      build({ steps: [step(1, 'done'), step(2, 'running', ['boom'])] }, 1000),
+      { type: 'payload', payload: fixture('error-build-failed'), at: 2000 },
+      { type: 'done', status: 'ok', at: 2100 }
     ]);
     expect(s.stage).toBe('failed');
-    expect(s.failedOp).toBe('dockerize');
-    expect(s.error?.kind).toBe('build-failed');
     expect(s.build?.steps[1].state).toBe('failed');
     expect(s.build?.phase).toBe('failed');
+    expect(s.phases.find(p => p.id === 'build')?.state).toBe('failed');
     expect(isBusy(s)).toBe(false);
     expect(headline(s)).toBe('Dockerize failed');
   });
 
   it('explains a kernel without dockermagic', () => {
-    const s = run([
-      { type: 'start-build', options },
-      { type: 'kernel-error', ename: 'ModuleNotFoundError', evalue: "No module named 'dockermagic'", traceback: [] },
-      { type: 'done', status: 'error' }
+    const s = apply([
+      ...started,
+      {
+        type: 'kernel-error',
+        ename: 'ModuleNotFoundError',
+        evalue: "No module named 'dockermagic'",
+        at: 900
+      },
+      { type: 'done', status: 'error', at: 1000 }
     ]);
     expect(s.stage).toBe('failed');
     expect(s.error?.kind).toBe('not-installed');
@@ -110,190 +274,271 @@ describe('reduce: builds', () => {
   });
 
   it('never stays busy when the request ends without a result', () => {
-    const ok = run([{ type: 'start-build', options }, { type: 'done', status: 'ok' }]);
+    const ok = apply([...started, { type: 'done', status: 'ok', at: 1000 }]);
     expect(ok.stage).toBe('failed');
     expect(ok.error?.title).toBe('No result');
-    const aborted = run([{ type: 'start-build', options }, { type: 'done', status: 'abort' }]);
-    expect(aborted.error?.kind).toBe('interrupted');
+    const aborted = apply([
+      ...started,
+      { type: 'done', status: 'abort', at: 1000 }
+    ]);
+    expect(aborted.stage).toBe('cancelled');
   });
 
   it('reports a kernel that died mid-build', () => {
-    const s = run([{ type: 'start-build', options }, { type: 'transport-error', kind: 'interrupted', message: 'Canceled future for execute_request message before replies were done' }]);
+    const s = apply([
+      ...started,
+      {
+        type: 'transport-error',
+        kind: 'kernel-lost',
+        message: 'Canceled future',
+        at: 1000
+      }
+    ]);
     expect(s.stage).toBe('failed');
     expect(s.error?.title).toBe('Kernel stopped');
   });
 
   it('keeps the first error', () => {
-    const s = run([
-      { type: 'start-build', options },
-      { type: 'payload', payload: { kind: 'error', op: 'dockerize', type: 'EngineUnavailable', mro: ['EngineUnavailable', 'DockermagicError'], message: 'no Docker engine answers' } },
-      { type: 'transport-error', kind: 'interrupted', message: 'later' },
-      { type: 'done', status: 'ok' }
+    const s = apply([
+      ...started,
+      error('no-engine'),
+      {
+        type: 'transport-error',
+        kind: 'kernel-lost',
+        message: 'later',
+        at: 99_500
+      },
+      { type: 'done', status: 'ok', at: 99_600 }
     ]);
     expect(s.error?.kind).toBe('no-engine');
   });
 
-  it('collects kernel output lines', () => {
-    const s = run([{ type: 'start-build', options }, { type: 'stream', text: 'a\nb\n' }, { type: 'stream', text: 'c' }]);
+  it('collects kernel output lines while busy', () => {
+    const s = apply([
+      ...started,
+      { type: 'stream', text: 'a\nb\n' },
+      { type: 'stream', text: 'c' }
+    ]);
     expect(s.stream).toEqual(['a', 'b', 'c']);
   });
 
   it('a new build starts from a clean state', () => {
-    const failed = run([{ type: 'start-build', options }, { type: 'done', status: 'ok' }]);
-    const again = reduce(failed, { type: 'start-build', options: { ...options, tag: 'other' } });
+    const failed = apply([
+      ...started,
+      { type: 'done', status: 'ok', at: 1000 }
+    ]);
+    const again = reduce(failed, {
+      type: 'start-build',
+      options: { ...options, tag: 'other' },
+      at: 5000
+    });
     expect(again.error).toBeNull();
     expect(again.stage).toBe('building');
     expect(again.options?.tag).toBe('other');
+    expect(again.phases.map(p => p.id)).toEqual(['saving']);
+  });
+});
+
+describe('reduce: cancel', () => {
+  it('says it is cancelling, then that it was cancelled', () => {
+    let s = apply([...started, build({}, 1000), { type: 'cancel', at: 2000 }]);
+    expect(s.cancelling).toBe(true);
+    expect(isBusy(s)).toBe(true);
+    expect(headline(s)).toBe('Cancelling the build…');
+    s = reduce(s, {
+      type: 'payload',
+      payload: fixture('build-interrupted'),
+      at: 3000
+    });
+    s = reduce(s, {
+      type: 'payload',
+      payload: fixture('error-interrupted'),
+      at: 3100
+    });
+    expect(s.stage).toBe('cancelled');
+    expect(isBusy(s)).toBe(false);
+    expect(headline(s)).toBe('Build cancelled');
+    expect(s.build?.steps[2].state).toBe('interrupted');
+    expect(s.error?.kind).toBe('interrupted');
+  });
+
+  it('before the kernel got the request', () => {
+    const s = apply([
+      { type: 'start-build', options, at: 0 },
+      { type: 'cancel', at: 100 },
+      { type: 'aborted', at: 200 }
+    ]);
+    expect(s.stage).toBe('cancelled');
+    expect(s.error?.message).toMatch(/before anything was sent/);
+    expect(s.phases[0].state).toBe('interrupted');
+  });
+
+  it('an interrupt that reached the kernel before dockermagic did', () => {
+    const s = apply([
+      ...started,
+      { type: 'cancel', at: 500 },
+      { type: 'kernel-error', ename: 'KeyboardInterrupt', evalue: '', at: 600 },
+      { type: 'done', status: 'error', at: 700 }
+    ]);
+    expect(s.stage).toBe('cancelled');
+  });
+
+  it('a run', () => {
+    let s = apply([
+      ...started,
+      { type: 'payload', payload: fixture('result-dockerize'), at: 1000 }
+    ]);
+    s = apply(
+      [
+        { type: 'start-run', at: 2000 },
+        { type: 'payload', payload: fixture('run-running'), at: 3000 },
+        { type: 'cancel', at: 3500 }
+      ],
+      s
+    );
+    expect(headline(s)).toBe('Cancelling the run…');
+    const stopped: IRunProgress = {
+      ...fixture<IRunProgress>('run-running'),
+      state: 'interrupted',
+      outputs: '/work/out'
+    };
+    s = reduce(s, { type: 'payload', payload: stopped, at: 4000 });
+    s = reduce(
+      s,
+      error('interrupted', 'run', 'interrupted: dm-1 was stopped and removed')
+    );
+    expect(s.stage).toBe('cancelled');
+    expect(headline(s)).toBe('Run cancelled');
+    expect(s.run?.state).toBe('interrupted');
+    // what the run wrote so far is still reachable
+    expect(s.run?.outputs).toBe('/work/out');
+    expect(s.phases.find(p => p.id === 'run')?.state).toBe('interrupted');
+    expect(s.image?.tag).toBe('heart-roc:latest');
+  });
+
+  it('does nothing when idle', () => {
+    const s = initialState('x.ipynb');
+    expect(reduce(s, { type: 'cancel', at: 1 })).toBe(s);
   });
 });
 
 describe('reduce: runs', () => {
-  const built = run([{ type: 'start-build', options }, { type: 'payload', payload: { kind: 'result', op: 'dockerize', summary: { tag: 'heart-roc:latest' } } }]);
+  const built = apply([
+    ...started,
+    { type: 'payload', payload: fixture('result-dockerize'), at: 1000 }
+  ]);
 
-  it('streams logs and ends with figures', () => {
-    const s = run(
+  it('keeps the build timeline above the run', () => {
+    const s = apply(
       [
-        { type: 'start-run' },
-        { type: 'payload', payload: { kind: 'run', state: 'running', name: 'dm-1', logs: ['AUC 0.91'] } },
-        { type: 'payload', payload: { kind: 'run', state: 'exited', exit_code: 0, outputs: '/tmp/out', figures: ['/tmp/out/figures/fig-1.png'] } },
-        {
-          type: 'payload',
-          payload: {
-            kind: 'result',
-            op: 'run',
-            summary: { name: 'dm-1', exit_code: 0, logs: 'AUC 0.91\ndone', outputs: '/tmp/out', ports: {} },
-            figures: [{ name: 'fig-1.png', png: 'iVBOR', path: '/tmp/out/figures/fig-1.png' }],
-            files: ['figures/fig-1.png', 'roc.csv']
-          }
-        },
-        { type: 'done', status: 'ok' }
+        { type: 'start-run', at: 2000 },
+        { type: 'started', at: 2100 },
+        { type: 'payload', payload: fixture('run-running'), at: 5250 }
+      ],
+      built
+    );
+    expect(s.phases.map(p => p.id)).toEqual([
+      'saving',
+      'kernel',
+      'run-kernel',
+      'run'
+    ]);
+    // the run's clock: 3.25 s old when the snapshot arrived at 5.25 s
+    expect(s.phases[3].start).toBe(2000);
+    expect(s.phases[3].state).toBe('running');
+  });
+
+  it('a detached server', () => {
+    const result = fixture<KernelPayload>('result-run');
+    if (result.kind !== 'result' || result.op !== 'run') {
+      throw new Error('fixture');
+    }
+    const detached = {
+      ...result,
+      summary: {
+        ...result.summary,
+        detached: true,
+        exit_code: null,
+        ports: { '5000/tcp': '127.0.0.1:5000' }
+      }
+    };
+    const s = apply(
+      [
+        { type: 'start-run', at: 2000 },
+        { type: 'payload', payload: detached, at: 3000 }
       ],
       built
     );
     expect(s.stage).toBe('ran');
-    expect(s.image?.tag).toBe('heart-roc:latest');
-    expect(s.run?.exitCode).toBe(0);
-    expect(s.run?.logs).toEqual(['AUC 0.91', 'done']);
-    expect(s.run?.figures[0].png).toBe('iVBOR');
-    expect(s.run?.files).toEqual(['figures/fig-1.png', 'roc.csv']);
-    expect(headline(s)).toBe('Run finished (exit code 0)');
+    expect(s.run?.detached).toBe(true);
+    expect(s.run?.ports).toEqual({ '5000/tcp': '127.0.0.1:5000' });
+    expect(headline(s)).toBe('Running in the background: dm-heart-roc-1a2b3c');
   });
 
-  it('shows figure paths before the result inlines them', () => {
-    const s = run([{ type: 'start-run' }, { type: 'payload', payload: { kind: 'run', state: 'running', figures: ['/o/figures/a.png'] } }], built);
-    expect(s.run?.figures).toEqual([{ name: 'a.png', path: '/o/figures/a.png' }]);
-  });
-
-  it('keeps only the tail of long logs', () => {
-    const logs = Array.from({ length: 1000 }, (_, i) => `${i}`);
-    const s = run([{ type: 'start-run' }, { type: 'payload', payload: { kind: 'run', state: 'running', logs } }], built);
-    expect(s.run?.logs).toHaveLength(MAX_LOG_LINES);
-    expect(s.run?.logs[MAX_LOG_LINES - 1]).toBe('999');
-  });
-
-  it('a failed run keeps the image and its logs', () => {
-    const s = run(
-      [
-        { type: 'start-run' },
-        { type: 'payload', payload: { kind: 'run', state: 'running', logs: ['Traceback', 'ValueError'] } },
-        { type: 'payload', payload: { kind: 'error', op: 'run', type: 'RunError', mro: ['RunError', 'DockermagicError'], message: 'the program exited with code 1' } }
-      ],
-      built
-    );
-    expect(s.stage).toBe('failed');
-    expect(s.failedOp).toBe('run');
-    expect(s.image?.tag).toBe('heart-roc:latest');
-    expect(s.run?.logs).toEqual(['Traceback', 'ValueError']);
-    expect(s.run?.state).toBe('failed');
-    expect(s.error?.kind).toBe('run-failed');
-    expect(headline(s)).toBe('Run failed');
+  it('does not start while busy', () => {
+    const s = apply([{ type: 'start-run', at: 2000 }], built);
+    expect(reduce(s, { type: 'start-run', at: 2500 })).toBe(s);
   });
 });
 
-describe('reducePull', () => {
-  it('sums layer progress', () => {
-    expect(reducePull(null)).toBeNull();
+describe('helpers', () => {
+  it('summarises a pull', () => {
     expect(reducePull({})).toBeNull();
     expect(
       reducePull({
-        a: { status: 'Pull complete', current: 10, total: 10 },
-        b: { status: 'Downloading', current: 5, total: 20 },
-        c: { status: 'Already exists' }
+        a: { status: 'Downloading', current: 50, total: 100 },
+        b: { status: 'Already exists', current: null, total: null }
       })
-    ).toEqual({ layers: 3, done: 2, current: 15, total: 30 });
+    ).toEqual({ layers: 2, done: 1, current: 50, total: 100 });
   });
-});
 
-describe('formatting', () => {
-  it('formats sizes and durations', () => {
-    expect(formatBytes(641 * 1024 * 1024)).toBe('641.0 MB');
-    expect(formatBytes(1536)).toBe('1.5 kB');
-    expect(formatBytes(3 * 1024 ** 4)).toBe('3072.0 GB');
-    expect(formatBytes(12)).toBe('12 B');
+  it('formats sizes as docker images does', () => {
+    expect(formatBytes(123456789)).toBe('123.5 MB');
+    expect(formatBytes(611_000_000)).toBe('611 MB');
+    expect(formatBytes(1_234_567_890)).toBe('1.235 GB');
+    expect(formatBytes(999)).toBe('999 B');
     expect(formatBytes(null)).toBe('');
-    expect(formatSeconds(4.21)).toBe('4.2s');
-    expect(formatSeconds(65)).toBe('1m 05s');
-    expect(formatSeconds(undefined)).toBe('');
-  });
-});
-
-describe('code sent to the kernel', () => {
-  it('is one expression calling dockermagic.lab with JSON', () => {
-    const code = dockerizeCode('examples/heart "roc".ipynb', { ...options, form: 'notebook' });
-    expect(code.startsWith("__import__('dockermagic.lab').lab.dockerize_from_lab(")).toBe(true);
-    expect(code).not.toContain('\n');
-    const literal = code.slice(code.indexOf('(') + 1, -1).replace(/^'dockermagic\.lab'\)\.lab\.dockerize_from_lab\(/, '');
-    expect(JSON.parse(JSON.parse(literal))).toEqual({ notebook: 'examples/heart "roc".ipynb', tag: 'heart-roc', form: 'notebook' });
   });
 
-  it('passes the port to a run', () => {
-    const code = runCode('heart-roc', 5000);
-    const literal = code.slice(code.indexOf('run_from_lab(') + 'run_from_lab('.length, -1);
-    expect(JSON.parse(JSON.parse(literal))).toEqual({ image: 'heart-roc', port: 5000 });
+  it('formats durations on one line', () => {
+    expect(formatSeconds(4.23)).toBe('4.2s');
+    expect(formatSeconds(65.4)).toBe('1m 05s');
+    expect(formatSeconds(null)).toBe('');
   });
 
-  it('escapes like Python', () => {
-    expect(pyString('a\\b"c\n')).toBe('"a\\\\b\\"c\\n"');
-  });
-});
-
-describe('isKernelPayload', () => {
-  it('accepts only known kinds', () => {
-    expect(isKernelPayload({ kind: 'build', phase: 'x' })).toBe(true);
-    expect(isKernelPayload({ kind: 'other' })).toBe(false);
+  it('checks payloads', () => {
     expect(isKernelPayload(null)).toBe(false);
-    expect(isKernelPayload('build')).toBe(false);
+    expect(isKernelPayload({ kind: 'build' })).toBe(false);
+    expect(
+      isKernelPayload({
+        kind: 'error',
+        op: 'dockerize',
+        type: 'X',
+        message: 'old shape'
+      })
+    ).toBe(false);
+    expect(isKernelPayload(fixture('build-running'))).toBe(true);
   });
 });
 
-describe('BusyGuard', () => {
-  it('lets only one operation per notebook run', () => {
-    const g = new BusyGuard();
-    expect(g.tryAcquire('nb1')).toBe(true);
-    expect(g.tryAcquire('nb1')).toBe(false);
-    expect(g.tryAcquire('nb2')).toBe(true);
-    expect(g.isBusy('nb1')).toBe(true);
-    g.release('nb1');
-    expect(g.isBusy('nb1')).toBe(false);
-    expect(g.tryAcquire('nb1')).toBe(true);
-  });
-});
-
-describe('reduce: detached runs', () => {
-  it('a server run stays in the background', () => {
-    const built = run([{ type: 'start-build', options: { ...options, port: 5000 } }, { type: 'payload', payload: { kind: 'result', op: 'dockerize', summary: { tag: 'app:latest' } } }]);
-    const s = run(
-      [
-        { type: 'start-run' },
-        { type: 'payload', payload: { kind: 'run', state: 'running', name: 'dm-app-1' } },
-        { type: 'payload', payload: { kind: 'result', op: 'run', summary: { name: 'dm-app-1', exit_code: null, logs: '', outputs: null, detached: true, ports: { '5000/tcp': '127.0.0.1:5000' } }, figures: [], files: [] } }
-      ],
-      built
+describe('code run in the kernel', () => {
+  it('is one expression, the arguments as a JSON string literal', () => {
+    const code = dockerizeCode('dir/my "nb".ipynb', {
+      ...options,
+      form: 'lab'
+    });
+    expect(code).toMatch(
+      /^__import__\('dockermagic\.lab'\)\.lab\.dockerize_from_lab\(".*"\)$/
     );
-    expect(s.stage).toBe('ran');
-    expect(isBusy(s)).toBe(false);
-    expect(s.run?.detached).toBe(true);
-    expect(s.run?.ports).toEqual({ '5000/tcp': '127.0.0.1:5000' });
-    expect(headline(s)).toBe('Running in the background: dm-app-1');
+    const arg = JSON.parse(
+      JSON.parse(code.slice(code.indexOf('(', 30) + 1, -1))
+    );
+    expect(arg).toEqual({
+      notebook: 'dir/my "nb".ipynb',
+      tag: 'heart-roc',
+      form: 'lab'
+    });
+    expect(runCode('heart-roc:latest', 8888)).toContain('run_from_lab');
+    expect(pyString('a\nb"')).toBe('"a\\nb\\""');
   });
 });

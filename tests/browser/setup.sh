@@ -28,7 +28,7 @@ if [ ! -f node_modules/playwright-core/package.json ] || [ ! -f node_modules/.ya
   jlpm install >/dev/null
 fi
 if [ ! -f "$ROOT/dockermagic/labextension/static/style.js" ] || [ ! -f "$ROOT/dockermagic/labextension/package.json" ] \
-   || [ -n "$(find src style -newer "$ROOT/dockermagic/labextension/package.json" -type f 2>/dev/null | head -n 1)" ]; then
+   || [ -n "$(find src style schema package.json -newer "$ROOT/dockermagic/labextension/package.json" -type f 2>/dev/null | head -n 1)" ]; then
   say "building the JupyterLab extension (jlpm build:prod)"
   jlpm build:prod >/dev/null
 fi

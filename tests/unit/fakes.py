@@ -58,6 +58,12 @@ class FakeAPI:
         self.calls.append(("remove_image", image_id))
         self.client.images.remove(image_id)
 
+    def containers(self, all=False):
+        return [
+            {"Id": c.id, "ImageID": "sha256:" + (c.ancestor or "") * 5, "Created": c.created}
+            for c in self.client.containers.items.values()
+        ]
+
     def remove_container(self, container_id, force=False):
         self.calls.append(("remove_container", container_id))
         self.client.containers.items.pop(container_id, None)
@@ -93,10 +99,13 @@ class FakeImages:
 
 
 class FakeContainer:
-    def __init__(self, container_id, status="running", ancestor=None):
+    def __init__(self, container_id, status="running", ancestor=None, created=None):
+        import time
+
         self.id = container_id
         self.status = status
         self.ancestor = ancestor
+        self.created = time.time() if created is None else created
 
 
 class FakeContainers:
@@ -122,9 +131,16 @@ class ArchiveContainer:
         self.members = members
 
     def get_archive(self, path):
+        """As the engine does: the archive of ``path`` names its members from its last part on."""
+        top = path.rstrip("/").rsplit("/", 1)[-1]
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             for name, data in self.members:
+                parts = name.split("/")
+                if top in parts:
+                    name = "/".join(parts[parts.index(top) :])
+                elif not name.startswith("/"):
+                    continue
                 info = tarfile.TarInfo(name)
                 if data is None:
                     info.type = tarfile.SYMTYPE

@@ -4,7 +4,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from dockermagic import capture, context, export
+from dockermagic import capture, context, datafiles, export
 from dockermagic.imports import find_imports
 
 
@@ -43,7 +43,8 @@ def test_imports_and_data_files_inside_cell_magics_count(tmp_path):
     program = export.export_script([capture.Cell("cell 1", "%%time\nimport yaml\ntext = open('rows.csv').read()")])
     imports = find_imports(program.cells[0].code, "cell 1")
     assert [i.module for i in imports] == ["yaml"]
-    assert list(context.find_data_files([program.cells[0].code], tmp_path).files) == ["rows.csv"]
+    uses = datafiles.path_uses([("cell 1", program.cells[0].code)])
+    assert list(datafiles.discover(uses, tmp_path, tmp_path).files) == ["rows.csv"]
 
 
 def test_precompile_reports_a_failing_import_and_goes_on(tmp_path):

@@ -31,6 +31,10 @@ def _fixed(state, elapsed):
     for step in getattr(state, "steps", []):
         if step.seconds is not None:
             step.seconds = 0.5
+    for n, phase in enumerate(getattr(state, "phases", [])):
+        phase["at"] = float(n)
+        if phase["seconds"] is not None:
+            phase["seconds"] = 1.0
     return state
 
 
@@ -65,7 +69,9 @@ def _build(upto):
         state.feed({"aux": {"ID": "sha256:5523456789ab"}})
         state.done("sha256:5523456789ab", 123456789)
     elif upto == "pull":
-        state = BuildProgress(tag="heart-roc:latest", phase="pull")
+        state = BuildProgress(tag="heart-roc:latest")
+        state.enter("capture")
+        state.enter("pull")
         state.feed_pull({"status": "Downloading", "id": "abc123", "progressDetail": {"current": 10, "total": 100}})
     return lab.progress_payload(_fixed(state, 12.5))
 
@@ -100,6 +106,7 @@ def _image():
         cached_steps=[1, 2],
         build_seconds=12.5,
         files=["program.py", "data/heart.csv"],
+        system_packages=[("libgomp1", "libgomp.so.1 needed by lightgbm/lib/lib_lightgbm.so")],
         notebook=Path("/work/examples/heart_roc.ipynb"),
     )
     return {"kind": "result", "op": "dockerize", "summary": lab._jsonable(image.to_dict())}

@@ -76,10 +76,15 @@ def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monke
     client.images.add(others, parent="sha256:" + "e" * 64, created=time.time())
     kept = FakeImage("sha256:" + "f" * 64, tags=["someone:else"])
     client.images.add(kept, parent=_full(L2), created=time.time())
+    # another build at the same time, on a cached layer both share (the base): not ours
+    neighbour = FakeImage("sha256:" + "9" * 64)
+    client.images.add(neighbour, parent=_full(BASE), created=time.time())
 
     def interrupt():
-        # the engine commits the running step after the interrupt, as it does
+        # the engine commits the running step after the interrupt, as it does, and the classic
+        # builder leaves the container of a COPY step it had created
         client.images.add(FakeImage(_full(L3)), parent=_full(L2), created=time.time())
+        client.containers.items["copy"] = FakeContainer("copy", status="created", ancestor=L3)
         raise KeyboardInterrupt
 
     client.api.chunks = _steps_up_to_install(client) + [interrupt]
@@ -88,9 +93,10 @@ def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monke
     with pytest.raises(Interrupted, match="stopped at step 3 of 4; nothing it made is left"):
         building._run_build(client, "/ctx", "t:latest", state, lambda: seen.append(state.phase), no_cache=False)
     assert ("remove_container", "c2") in client.api.calls  # the running step's container
+    assert ("remove_container", "copy") in client.api.calls
     remaining = {i.id for i in client.images.list()}
     assert _full(L3) not in remaining and _full(L2) not in remaining
-    assert {_full(BASE), others.id, kept.id} <= remaining
+    assert {_full(BASE), others.id, kept.id, neighbour.id} <= remaining
     assert state.steps[2].state == "interrupted" and "interrupted" in seen
     assert client.api.closed
 
@@ -118,7 +124,7 @@ def test_pulls_hand_the_whole_reference_to_the_sdk():
     ]
 
 
-def test_download_writes_only_wanted_regular_files_inside_the_destination(tmp_path):
+def test_download_writes_only_wanted_regular_files_inside_the_destination(tmp_path, monkeypatch):
     container = ArchiveContainer(
         [
             ("app/out.csv", b"a,b\n"),
@@ -129,11 +135,15 @@ def test_download_writes_only_wanted_regular_files_inside_the_destination(tmp_pa
             ("app/figures/f.png", b"png"),
         ]
     )
-    wanted = ["out.csv", "../evil", "/abs", "../up", "link", "figures/f.png"]
+    wanted = ["out.csv", "../evil", "/abs", "../up", "link", "figures/f.png", "figures"]
     dest = tmp_path / "out"
     written = engine.download(container, "/app", wanted, dest)
     assert written == [dest / "figures" / "f.png", dest / "out.csv"]
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+    # many files: the whole folder comes in one archive, with the same guard
+    monkeypatch.setattr(engine, "FILES_ONE_BY_ONE", 1)
+    again = engine.download(container, "/app", wanted, tmp_path / "again")
+    assert [p.relative_to(tmp_path / "again").as_posix() for p in again] == ["figures/f.png", "out.csv"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
         "out/figures/f.png",
         "out/out.csv",
     ]

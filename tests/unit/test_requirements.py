@@ -83,10 +83,59 @@ def test_non_index_installs_are_problems_before_any_build(tmp_path):
     )
     result = requirements.infer([("cell 1", "import mylib, gitlib")], tmp_path, installed=inst)
     assert len(result.problems) == 2
-    assert any("mylib" in p and "editable" in p and "pip wheel" in p for p in result.problems)
+    assert any("mylib" in p and "has no pyproject.toml, setup.py or setup.cfg: add one" in p for p in result.problems)
     assert any("gitlib" in p and "git+https://github.com/x/gitlib@abc" in p for p in result.problems)
+
+
+def test_an_editable_project_is_installed_from_its_source(tmp_path):
+    project = tmp_path / "my project"
+    (project / "src" / "features").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'features'\nversion = '0.1'\n")
+    url = project.as_uri()
+    inst = fake_installed(
+        FakeDist("features", "0.1", ["numpy>=1"], direct_url={"url": url, "dir_info": {"editable": True}}),
+        FakeDist("numpy", "2.0.1"),
+        modules={"features": ["features"]},
+    )
+    result = requirements.infer([("cell 2", "import features")], tmp_path / "nb", installed=inst)
+    assert result.problems == []
+    req = next(r for r in result.requirements if r.name == "features")
+    assert req.local_project == project and "installed from" in req.origin
+    assert result.text().splitlines() == ["/tmp/dockermagic/projects/features", "numpy==2.0.1"]
 
 
 def test_real_kernel_metadata_resolves_packaging():
     result = requirements.infer([("cell 1", "import packaging.version")], ".")
     assert any(str(r).startswith("packaging==") for r in result.requirements)
+
+
+def test_a_pytorch_build_gets_pytorchs_own_index(tmp_path):
+    from dockermagic import capture, context
+    from dockermagic.planning import builder_index
+
+    reqs = [
+        requirements.Requirement("torch", "2.3.1+cu121", "import torch in cell 1"),
+        requirements.Requirement("torchvision", "0.18.1+cu121", "dependency of x"),
+        requirements.Requirement("torchaudio", "2.3.1+cpu", "import torchaudio in cell 1"),
+        requirements.Requirement("numpy", "2.0.1", "dependency of torch"),
+    ]
+    assert requirements.pytorch_indexes(reqs) == [
+        "https://download.pytorch.org/whl/cu121",
+        "https://download.pytorch.org/whl/cpu",
+    ]
+    assert requirements.pytorch_indexes(reqs[3:]) == []
+
+    class Cap:
+        index = capture.IndexSettings(index_url="https://mirror/simple")
+
+    class Reqs:
+        requirements = reqs
+
+    index = builder_index(Cap(), Reqs())
+    text = context.uv_config(index)
+    assert (
+        'extra-index-url = ["https://download.pytorch.org/whl/cu121", "https://download.pytorch.org/whl/cpu"]' in text
+    )
+    assert 'index-url = "https://mirror/simple"' in text and 'index-strategy = "unsafe-best-match"' in text
+    assert "extra-index-url = https://download.pytorch.org/whl/cu121" in context.pip_config(index)
+    assert str(reqs[0]) == "torch==2.3.1+cu121"  # the pin stays exact
