@@ -116,8 +116,12 @@ def dockerize(
         context=context,
     )
     from .building import build
+    from .opened import paused
 
-    return build(request, kernel or KernelContext.current(), on_progress=on_progress, on_push_progress=on_push_progress)
+    with paused():  # what dockermagic opens itself is not the notebook's data
+        return build(
+            request, kernel or KernelContext.current(), on_progress=on_progress, on_push_progress=on_push_progress
+        )
 
 
 def run(
@@ -193,9 +197,11 @@ def run(
         publish_mode=publish_mode,
         update=update,
     )
+    from .opened import paused
     from .running import run as _run
 
-    return _run(request, on_progress=on_progress, on_pull_progress=on_pull_progress)
+    with paused():
+        return _run(request, on_progress=on_progress, on_pull_progress=on_pull_progress)
 
 
 def sweep(
@@ -266,9 +272,11 @@ def sweep(
         constraints=list(constraints),
         store=store,
     )
+    from .opened import paused
     from .sweeping import sweep as _sweep
 
-    return _sweep(request, on_progress=on_progress)
+    with paused():
+        return _sweep(request, on_progress=on_progress)
 
 
 def record(name: str, value: Any) -> Any:

@@ -311,13 +311,34 @@ def packaging_cell(path) -> tuple[Optional[str], Optional[str]]:
     return cell, body
 
 
-def replay_failures(cells, failed=None):
+def last_failure():
+    """``(cell source, failing line)`` of the kernel's most recent exception (IPython keeps it in
+    ``sys.last_value``), found even when it happened before the extension was loaded; None."""
+    import linecache
+
+    from . import replay
+
+    error = getattr(sys, "last_value", None)
+    trace = getattr(error, "__traceback__", None)
+    found = None
+    while trace is not None:
+        filename = trace.tb_frame.f_code.co_filename
+        if replay.is_cell_file(filename) and linecache.getlines(filename):
+            found = ("".join(linecache.getlines(filename)), trace.tb_lineno)
+        trace = trace.tb_next
+    return found
+
+
+def replay_failures(cells, failed=None, last=None):
     """The cells as the kernel's state came to be: a cell that raised keeps the top-level
     statements that ran before the one that raised, and loses the rest.
 
     A cell failed when the failure hook saw it (``failed``: execution count -> failing line,
     None when unknown), when the saved notebook shows its error, or, known by no other way,
     when it reads a name nothing before it defined (:func:`dockermagic.replay.static_failure`).
+
+    ``last`` is the kernel's most recent exception (:func:`last_failure`): it names its cell
+    when exactly one cell has that source.
 
     Returns:
         ``(cells, notes)``: the cells to export and a note for each cell cut short.
@@ -326,6 +347,11 @@ def replay_failures(cells, failed=None):
 
     failed = dict(failed or {})
     statically = replay.static_failure([(c.label, c.source) for c in cells])
+    latest = {}
+    if last is not None:
+        same = [c for c in cells if c.source.strip() == last[0].strip()]
+        if len(same) == 1 and same[0].execution_count not in failed and not same[0].error:
+            latest[same[0].label] = last[1]
     kept, notes = [], []
     for cell in cells:
         line, why = None, ""
@@ -337,6 +363,8 @@ def replay_failures(cells, failed=None):
                 line = 1
         elif cell.error:
             line, why = replay.error_line(cell.error, cell.source) or 1, "shows an error in the saved notebook"
+        elif cell.label in latest:
+            line, why = latest[cell.label], "raised the kernel's most recent error"
         elif cell.label in statically:
             line, why = statically[cell.label], "reads a name nothing before it defines (it must have raised)"
         if line is None:
@@ -466,7 +494,7 @@ def capture(kernel=None, notebook=None, *, carry=(), function=None) -> Capture:
         tags = {c.source.strip(): c.tags for c in (unsaved or saved_cells) if c.tags}
         cells = [replace(c, tags=tags.get(c.source.strip(), ())) for c in history]
         source = f"kernel execution history ({len(cells)} cells)"
-    cells, replayed = replay_failures(cells, kernel.failed)
+    cells, replayed = replay_failures(cells, kernel.failed, last_failure() if shell is not None else None)
     notes += replayed
     workdir = path.parent if path is not None else Path(os.getcwd())
     return Capture(

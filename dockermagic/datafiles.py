@@ -300,6 +300,9 @@ class _Paths(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name = _call_name(node)
+        magic = _magic_file(node)
+        if magic is not None:
+            self.found.append(PathUse(magic, self.label, node.lineno, "%run"))
         for arg in node.args:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _DATABASE.match(arg.value):
                 self.found.append(PathUse(arg.value, self.label, node.lineno, name or "call"))
@@ -345,6 +348,21 @@ _PATH_KEYWORDS = {
     "pathname",
     "dirname",
 }
+
+
+#: line magics whose argument is a file the kernel reads
+FILE_MAGICS = {"run", "load", "pycat", "loadpy"}
+
+
+def _magic_file(node: ast.Call) -> Optional[str]:
+    """The file of ``%run script.py`` / ``%load x.py`` (``get_ipython().run_line_magic('run', ...)``)."""
+    if not (isinstance(node.func, ast.Attribute) and node.func.attr == "run_line_magic" and len(node.args) >= 2):
+        return None
+    name, line = node.args[0], node.args[1]
+    if not (isinstance(name, ast.Constant) and name.value in FILE_MAGICS and isinstance(line, ast.Constant)):
+        return None
+    words = [w for w in str(line.value).split() if not w.startswith("-")]
+    return words[0].strip("'\"") if words else None
 
 
 def _writes_mode(node: ast.Call) -> bool:
@@ -451,7 +469,8 @@ def discover(
     written: set = set()
     candidates: list[tuple[Path, str]] = []
     # the kernel's own opens first: they are facts, not guesses (the first use of a path decides)
-    events = [(_resolve(p, workdir), kind, origin) for p, kind, origin in opened]
+    # a folder the kernel listed is not data by itself: the files it then read are
+    events = [(_resolve(p, workdir), kind, origin) for p, kind, origin in opened if kind != "list"]
     events += [
         (_resolve(u.text, workdir), "write" if u.writes else ("glob" if u.pattern else "read"), u.origin) for u in uses
     ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import __version__
-from .layout import APP, BUILD_SUPPORT, LABEL_STAGE, REBUILD_ARG, RUNTIME_HOME, RUNTIME_PACKAGE, UID, VENV
+from .layout import APP, BUILD_SUPPORT, CACHE_DIR, LABEL_STAGE, REBUILD_ARG, RUNTIME_HOME, RUNTIME_PACKAGE, UID, VENV
 
 #: the uv release the builder stage uses
 UV_VERSION = "0.9.5"
@@ -159,8 +159,8 @@ def render(spec):
         parent = spec.host_root.rsplit("/", 1)[0] or "/"
         link = f" && mkdir -p {parent} && ln -s {APP} {spec.host_root}"
     lines.append(
-        f"RUN useradd --create-home --uid {UID} --user-group app && mkdir -p {spec.workdir} "
-        f"&& chown -R app:app {APP}{link}"
+        f"RUN useradd --create-home --uid {UID} --user-group app && mkdir -p {spec.workdir} {CACHE_DIR} "
+        f"&& chown -R app:app {APP} {CACHE_DIR}{link}"
     )
     lines.append(f"COPY --from=builder {VENV} {VENV}")
     lines.append(f"WORKDIR {spec.workdir}")

@@ -535,6 +535,21 @@ def stop_container(container, grace=2):
         pass
 
 
+def create_volume(client, name, labels):
+    """A named volume (its first use copies the image's folder into it, ownership included)."""
+    try:
+        return client.volumes.create(name=name, labels=labels).name
+    except APIError as exc:
+        raise RunError(f"cannot create the volume {name}: {exc.explanation or exc}") from None
+
+
+def remove_volume(client, name):
+    try:
+        client.volumes.get(name).remove(force=True)
+    except (APIError, NotFound):
+        pass
+
+
 def remove_container(container):
     """Stop and remove a container, whatever its state."""
     try:

@@ -20,6 +20,8 @@ UID = 1000
 #: dockermagic's support package, copied into every image (outside the project, on PYTHONPATH)
 RUNTIME_PACKAGE = "_dockermagic_runtime"
 RUNTIME_HOME = "/opt/dockermagic"
+#: a folder the program's user can write, for bytecode shared by the points of a sweep
+CACHE_DIR = "/var/cache/dockermagic"
 #: where files a program wrote elsewhere in the project than its own folder come back
 PROJECT_FILES = "project-files"
 #: the exported program of the script form, and the notebook of the notebook/lab forms
@@ -48,6 +50,7 @@ LABEL_SWEEP = "org.dockermagic.sweep"
 LABEL_POINT = "org.dockermagic.point"
 LABEL_CREATED = "org.opencontainers.image.created"
 LABEL_USER = "org.dockermagic.user"
+LABEL_BYTECODE = "org.dockermagic.bytecode"
 
 
 def user_label() -> str:

@@ -17,6 +17,8 @@ WATCHED = {"open", "os.listdir", "os.scandir", "glob.glob"}
 #: at most this many distinct paths are kept (a notebook looping over a huge folder)
 MAX_PATHS = 20000
 _IGNORED = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/lib", "/bin/", "/sbin/", "/var/lib/", "/run/")
+#: what the import system and the kernel open: code, not data
+_CODE = (".py", ".pyc", ".pyi", ".so", ".pth", ".egg-link", ".dist-info", ".json.lock")
 
 _events: dict[str, tuple[str, str]] = {}
 _lock = threading.Lock()
@@ -42,14 +44,19 @@ def _kind(event: str, args: tuple) -> Optional[str]:
     return "list"
 
 
+_paused = threading.local()
+
+
 def _hook(event: str, args: tuple) -> None:
-    if event not in WATCHED:
+    if event not in WATCHED or getattr(_paused, "depth", 0):
         return
     try:
         path = args[0] if args else None
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str) or not path or path.startswith(_IGNORED) or path.startswith(_ignored_prefixes):
+            return
+        if path.endswith(_CODE):
             return
         absolute = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
         if absolute.startswith(_ignored_prefixes):
@@ -81,6 +88,7 @@ def install(execution_count: Callable[[], Optional[int]]) -> None:
         os.path.expanduser("~/.jupyter"),
     }
     prefixes |= set(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    prefixes.add(os.path.dirname(os.path.abspath(__file__)))  # dockermagic itself (an editable checkout)
     _ignored_prefixes = tuple(sorted(p for p in prefixes if p))
     if not _installed:
         sys.addaudithook(_hook)
@@ -91,3 +99,16 @@ def opened() -> list[tuple[str, str, str]]:
     """``(absolute path, "read"|"write"|"list"|"glob", origin)`` in the order first seen."""
     with _lock:
         return [(path, kind, f"opened by the kernel in {where}") for path, (kind, where) in _events.items()]
+
+
+class paused:
+    """``with paused(): ...``: what dockermagic itself opens (the notebook, its own files) is not
+    the notebook's data."""
+
+    def __enter__(self):
+        _paused.depth = getattr(_paused, "depth", 0) + 1
+        return self
+
+    def __exit__(self, *exc):
+        _paused.depth -= 1
+        return False

@@ -24,6 +24,7 @@ from .errors import DockermagicError, RequirementsError
 from .export import Program, add_script_metadata, export_lab, export_notebook, export_script
 from .layout import (
     APP,
+    LABEL_BYTECODE,
     LABEL_CELLS,
     LABEL_CREATED,
     LABEL_ENV,
@@ -266,10 +267,12 @@ def project_layout(cap: Capture, request: BuildRequest, program: Program, reqs: 
     uses = datafiles.path_uses(codes)
     workdir = Path(cap.workdir).resolve()
     reads = [Path(u.text) if Path(u.text).is_absolute() else workdir / u.text for u in uses if not u.writes]
-    reads += [Path(path) for path, kind, _ in cap.opened if kind == "read"]
     reads += list(reqs.local_modules.values())
     root = datafiles.project_root(workdir, [p for p in reads if p.exists()])
-    data = datafiles.discover(uses, workdir, root, opened=cap.opened, include=request.include, exclude=request.exclude)
+    # what the kernel opened counts inside the project; outside it is the environment (a library's
+    # configuration, a font), not the notebook's data
+    opened = [event for event in cap.opened if datafiles._inside(Path(event[0]), root) is not None]
+    data = datafiles.discover(uses, workdir, root, opened=opened, include=request.include, exclude=request.exclude)
     if data.unmatched:
         raise DockermagicError(f"--include {data.unmatched[0]}: no such file or folder in the project ({root})")
     if data.outside:
@@ -345,6 +348,7 @@ def image_labels(
     program: Program,
     now: Optional[datetime.datetime] = None,
     parameters: Optional[Parameters] = None,
+    compiled: bool = False,
 ) -> dict[str, str]:
     """The labels naming the source notebook, dockermagic's version and the requirement set, and
     what a run needs to speak in the notebook's terms: where each cell starts in program.py and
@@ -361,6 +365,8 @@ def image_labels(
         labels[LABEL_CELLS] = json.dumps(cell_map(script), separators=(",", ":"))
     if parameters is not None:
         labels[LABEL_PARAMETERS] = parameters.to_label()
+    if compiled:
+        labels[LABEL_BYTECODE] = "compiled"
     reads = environment_reads("\n".join(c.code for c in program.cells))
     if reads:
         labels[LABEL_ENV] = ",".join(reads)
@@ -433,7 +439,7 @@ def plan(
         uv_config=True,
         installer=request.installer,
         precompile=reqs.modules if request.compiles else [],
-        labels=image_labels(cap, reqs.text(), program, now, find_parameters(cap.cells)),
+        labels=image_labels(cap, reqs.text(), program, now, find_parameters(cap.cells), request.compiles),
         source=cap.source,
         ca_bundle=bool(cap.index.ca_bundle),
         uv_image=facts.uv_image if request.installer == "uv" else None,

@@ -313,6 +313,7 @@ class RunProgress:
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
     map_line: Callable[[str], str] = field(default=lambda line: line, repr=False)
+    first_output: Optional[float] = None
     _partial: str = ""
 
     @property
@@ -321,6 +322,8 @@ class RunProgress:
 
     def feed(self, text):
         self.state = "running"
+        if self.first_output is None:
+            self.first_output = time.monotonic()
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         self.logs.extend(self.map_line(line.rstrip("\r")) for line in lines)

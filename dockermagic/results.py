@@ -175,6 +175,8 @@ class Run:
         detached: the container was left running (``-d``).
         timed_out: the container was stopped by ``--timeout``.
         node: the engine (or cluster node) it ran on.
+        timings: seconds: ``start`` (until the container ran), ``first_output`` (until the
+            program's first line), ``program`` (until it ended), ``collect`` (its outputs home).
     """
 
     image: str
@@ -188,6 +190,7 @@ class Run:
     detached: bool = False
     timed_out: bool = False
     node: Optional[str] = None
+    timings: dict = field(default_factory=dict)
 
     @property
     def records(self) -> dict:

@@ -159,6 +159,7 @@ def run(
     say = _notebook_terms(labels)
     started = time.monotonic()
     task = backend.start(task_spec(request, image, name))
+    running_at = time.monotonic()
     ports = {p.container: p.shown for p in request.ports}
     state = RunProgress(name=name, image=str(image), map_line=say)
     if request.detach:
@@ -199,10 +200,18 @@ def run(
             raise Interrupted(
                 f"interrupted: {name} was stopped and removed; what it wrote so far is in {folder}", run=partial
             ) from None
+        ended_at = time.monotonic()
         folder = outputs_folder(request.outputs or Path.cwd() / OUTPUTS_FOLDER, image)
         files = backend.collect(task, folder)
+        collected_at = time.monotonic()
     finally:
         backend.remove(task)
+    timings = {
+        "start": round(running_at - started, 3),
+        "first_output": None if state.first_output is None else round(state.first_output - running_at, 3),
+        "program": round(ended_at - running_at, 3),
+        "collect": round(collected_at - ended_at, 3),
+    }
     result = Run(
         image=str(image),
         name=name,
@@ -214,6 +223,7 @@ def run(
         duration=time.monotonic() - started,
         timed_out=ended.timed_out,
         node=backend.node(task),
+        timings=timings,
     )
     state.exited(ended.code, str(folder), [str(f) for f in result.figures])
     if on_progress:

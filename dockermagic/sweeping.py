@@ -15,11 +15,11 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import engine, session, wording
+from . import __version__, engine, session, wording
 from .backends import Exit, RunBackend
 from .errors import DockermagicError, Interrupted, SweepError
 from .grid import POINT_FILE, finished_point, point_name, sweep_key
-from .layout import LABEL_PARAMETERS, LABEL_POINT, LABEL_SWEEP, OUTPUTS_FOLDER
+from .layout import CACHE_DIR, LABEL_BYTECODE, LABEL_PARAMETERS, LABEL_POINT, LABEL_SWEEP, LABEL_VERSION, OUTPUTS_FOLDER
 from .parameters import ENV as PARAMETERS_ENV
 from .parameters import Parameters, check, encode
 from .reference import ImageRef, slug
@@ -81,6 +81,19 @@ def _clear(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
+def task_name(sweep_name: str, point_name: str, attempt: int) -> str:
+    """A container or service name for a point's attempt: a valid DNS name component (Swarm
+    services need one): lowercase letters, digits and ``-``, at most 63 characters, unique."""
+    import hashlib
+    import re
+
+    def clean(text):
+        return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+    digest = hashlib.sha256(f"{sweep_name}/{point_name}".encode()).hexdigest()[:6]
+    return f"dm-{clean(sweep_name)[:20]}-{clean(point_name)[:24]}-{digest}-{attempt}".replace("--", "-")
+
+
 class _Progress:
     """The live state of a sweep, shown by :class:`dockermagic.display.SweepView`."""
 
@@ -111,6 +124,7 @@ class _Sweeper:
 
     def __init__(self, backend: RunBackend, request: SweepRequest, image: ImageRef, sweep_name: str, key: str):
         self.backend, self.request, self.image, self.sweep_name, self.key = backend, request, image, sweep_name, key
+        self.cache: Optional[str] = None
         self.live: dict[str, Any] = {}
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
@@ -121,8 +135,12 @@ class _Sweeper:
             cpus=self.request.cpus,
             memory=self.request.memory,
         )
-        spec = task_spec(run, self.image, f"dm-{slug(self.sweep_name)[:30]}-{point.name[:30]}-{attempt}")
+        spec = task_spec(run, self.image, task_name(self.sweep_name, point.name, attempt))
         spec.labels.update({LABEL_SWEEP: self.sweep_name, LABEL_POINT: point.name})
+        if self.cache:
+            # the points share the bytecode the first of them compiles: each start after that is warm
+            spec.volumes[self.cache] = {"bind": CACHE_DIR, "mode": "rw"}
+            spec.env.update({"PYTHONPYCACHEPREFIX": f"{CACHE_DIR}/pycache", "PYTHONDONTWRITEBYTECODE": ""})
         return spec
 
     def run_point(self, point: Point) -> None:
@@ -220,6 +238,8 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
     parallel = request.parallel or backend.capacity()
     progress = _Progress(name, str(image), backend.name, points)
     sweeper = _Sweeper(backend, request, image, name, key)
+    if hasattr(backend, "shared_cache") and labels.get(LABEL_BYTECODE) != "compiled":
+        sweeper.cache = backend.shared_cache(f"dm-pycache-{key}", {LABEL_SWEEP: name, LABEL_VERSION: __version__})
     started = time.monotonic()
     notify = (lambda: on_progress(progress)) if on_progress else (lambda: None)
     pending = [p for p in points if p.status == "pending"]
@@ -236,6 +256,8 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
         # stop what runs first: the pool's threads end once their tasks are stopped
         sweeper.stop_all()
         pool.shutdown(wait=True, cancel_futures=True)
+        if sweeper.cache:
+            backend.drop_cache(sweeper.cache)
         for point in points:
             if point.status in ("pending", "running"):
                 point.status = "interrupted"
@@ -257,6 +279,8 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
             ) from None
         raise
     pool.shutdown(wait=True)
+    if sweeper.cache:
+        backend.drop_cache(sweeper.cache)
     progress.phase = "done"
     notify()
     result = Sweep(

@@ -20,10 +20,12 @@ echo "== unit tier (no engine, kernel, Node or network)"
 DOCKER_HOST=unix:///nonexistent.sock python3 -m pytest -q -p no:cacheprovider tests/unit
 echo "== making sure a Docker engine and the base image are ready"
 bash scripts/ensure-engine.sh
-if ! command -v docker-registry >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
-  echo "== installing Debian's docker-registry and docker-compose for the registry and compose tests"
+if ! command -v docker-registry >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1 \
+   || ! command -v dot >/dev/null 2>&1 || ! command -v nsenter >/dev/null 2>&1; then
+  echo "== installing Debian's docker-registry, docker-compose, graphviz and util-linux for the e2e tests"
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry docker-compose >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry docker-compose graphviz util-linux \
+    iproute2 iptables >/dev/null
 fi
 if [ -f tests/browser/setup.sh ]; then
   echo "== making sure Chromium is ready for the browser test"

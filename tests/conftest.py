@@ -112,7 +112,7 @@ class Executed:
         return [o for o in self.code_cells[index].outputs if o.output_type == "error"]
 
 
-def execute(path, *, session_file=True, timeout=900, extra_env=None):
+def execute(path, *, session_file=True, timeout=900, extra_env=None, kernel_name="python3"):
     """Execute a notebook in a fresh python3 kernel, in the notebook's folder.
 
     With ``session_file`` the kernel is told its notebook file as JupyterLab does
@@ -135,7 +135,7 @@ def execute(path, *, session_file=True, timeout=900, extra_env=None):
             nb,
             timeout=timeout,
             allow_errors=True,
-            kernel_name="python3",
+            kernel_name=kernel_name,
             resources={"metadata": {"path": str(path.parent)}},
         )
         original = client.process_message

@@ -42,6 +42,8 @@ def test_example_notebook_builds_runs_and_brings_outputs_back(docker_client, exa
     assert len(metrics.splitlines()) == 4
     # the data file went in, but does not come back as an output
     assert not (runs[0] / "data").exists()
+    # the value the notebook recorded came back with the run
+    assert json.loads((runs[0] / "records.json").read_text())["roc_auc_smote"] > 0.5
     assert docker_client.containers.list(all=True, filters={"label": f"org.dockermagic.image={tag}:latest"}) == []
 
 

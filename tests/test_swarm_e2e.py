@@ -76,10 +76,17 @@ def _usage_error(text):
     return lines[0][len("UsageError: ") :]
 
 
-def _nothing_left(cluster, label):
-    services = cluster.manager.client.services.list(filters={"label": label})
-    containers = [c for node in cluster.nodes for c in node.client.containers.list(all=True, filters={"label": label})]
-    return services == [] and containers == []
+def _nothing_left(cluster, label, wait=30):
+    """No service, and (once Swarm has stopped their tasks) no container of them on any node."""
+    deadline = time.monotonic() + wait
+    while True:
+        services = cluster.manager.client.services.list(filters={"label": label})
+        containers = [
+            c for node in cluster.nodes for c in node.client.containers.list(all=True, filters={"label": label})
+        ]
+        if (services == [] and containers == []) or time.monotonic() > deadline:
+            return services == [] and containers == []
+        time.sleep(0.5)
 
 
 def test_a_sweep_over_the_swarm_retries_resumes_and_brings_every_output_back(cluster, counter, notebook_dir, tag):

@@ -25,6 +25,13 @@ class LocalBackend:
         """Tasks worth running at once: the engine's CPUs."""
         return engine.cpu_count(self.client)
 
+    def shared_cache(self, name: str, labels: dict) -> Optional[str]:
+        """A volume the tasks of a sweep share (their bytecode); None where a backend cannot."""
+        return engine.create_volume(self.client, name, labels)
+
+    def drop_cache(self, name: str) -> None:
+        engine.remove_volume(self.client, name)
+
     def has_image(self, ref: str) -> bool:
         return engine.local_image(self.client, ref) is not None
 

@@ -235,7 +235,7 @@ c.LabApp.user_settings_dir = {str(settings_dir)!r}
 c.LabApp.expose_app_in_browser = True  # the test opens files and runs commands through window.jupyterapp
 """)
     log_path = tmp_path / "jupyterlab.log"
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the fixture ends
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser"],
         cwd=root,
