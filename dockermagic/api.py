@@ -41,6 +41,8 @@ def dockerize(
     push: Optional[str] = None,
     verify: bool = False,
     compose: Iterable[str] = (),
+    apt: Iterable[str] = (),
+    exclude: Iterable[str] = (),
     kernel: Optional[KernelContext] = None,
     on_progress: OnProgress = None,
     on_push_progress: OnProgress = None,
@@ -78,6 +80,10 @@ def dockerize(
         compose: services the program talks to (``postgres``, ``redis``, or ``NAME=IMAGE``):
             writes ``<image>.compose.yaml`` beside the notebook, running the image beside them
             with the environment to reach them (``image.compose``).
+        apt: Debian packages to install besides the ones found for the libraries the program
+            uses (which are installed on their own: ``image.system_packages`` says why each).
+        exclude: files or folders of the project (paths or globs, relative to the notebook) to
+            leave out of the image even though the program reads them (mount them at run time).
         kernel: the live kernel (its shell, the calling cell, the cells that failed); by default
             the kernel this runs in, with every cell of its notebook.
         on_progress: called with a :class:`dockermagic.progress.BuildProgress` whenever it changes
@@ -112,6 +118,8 @@ def dockerize(
         push=push,
         verify=verify,
         compose=tuple(compose),
+        apt=tuple(apt),
+        exclude=tuple(exclude),
         dry_run=dry_run,
         context=context,
     )

@@ -303,6 +303,9 @@ class _Paths(ast.NodeVisitor):
         magic = _magic_file(node)
         if magic is not None:
             self.found.append(PathUse(magic, self.label, node.lineno, "%run"))
+        if name in ("system", "getoutput") and len(node.args) == 1 and isinstance(node.args[0], ast.Constant):
+            for text, writes, pattern in shell_paths(str(node.args[0].value)):
+                self.found.append(PathUse(text, self.label, node.lineno, "!", writes, pattern))
         for arg in node.args:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _DATABASE.match(arg.value):
                 self.found.append(PathUse(arg.value, self.label, node.lineno, name or "call"))
@@ -348,6 +351,41 @@ _PATH_KEYWORDS = {
     "pathname",
     "dirname",
 }
+
+
+_SHELL_SEPARATORS = {"|", "||", "&&", ";", "&"}
+_SHELL_REDIRECTS = {">", ">>", "2>", "&>", "2>>"}
+_SHELL_OUTPUT_OPTIONS = {"-o", "-O", "--output", "--output-document"}
+
+
+def shell_paths(command: str) -> list[tuple[str, bool, bool]]:
+    """``(word, writes, pattern)`` for the words of a ``!`` shell line that may name files:
+    ``!ls data`` lists ``data``, ``!cat a.csv > b.csv`` reads one and writes the other. Commands,
+    options and words with ``$``/``{}`` expansions are not paths; a word that names nothing on
+    disk is dropped later."""
+    import shlex
+
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    found, command_next, writes_next = [], True, False
+    for word in words:
+        if word in _SHELL_SEPARATORS:
+            command_next = True
+            continue
+        if word in _SHELL_REDIRECTS or word in _SHELL_OUTPUT_OPTIONS:
+            writes_next = True
+            continue
+        if command_next:
+            command_next = False
+            continue
+        if word.startswith(("-", "<", ">")) or any(c in word for c in "${}`=") or "://" in word:
+            writes_next = False
+            continue
+        found.append((word, writes_next, any(c in word for c in "*?[")))
+        writes_next = False
+    return found
 
 
 #: line magics whose argument is a file the kernel reads

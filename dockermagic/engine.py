@@ -788,9 +788,14 @@ def remove_secret(client, secret_id):
         pass
 
 
+JOB_STOP_GRACE_NS = 3_000_000_000
+
+
 def create_job(client, spec, *, retries=0, constraints=(), secrets=(), command=None):
-    """A one-replica ``replicated-job`` service running ``spec`` (a
-    :class:`~dockermagic.backends.TaskSpec`); Swarm restarts a failed task up to ``retries`` times.
+    """A one-replica service running ``spec`` (a :class:`~dockermagic.backends.TaskSpec`) once:
+    Swarm restarts a failed task up to ``retries`` times, and a task that completes is not
+    restarted. Not a ``replicated-job``: removing one leaves its containers on the nodes
+    (moby/moby#44312), while a replicated service's containers go with it.
 
     ``secrets`` are ``(secret id, secret name, file name)``.
     """
@@ -807,7 +812,7 @@ def create_job(client, spec, *, retries=0, constraints=(), secrets=(), command=N
             env=[f"{k}={v}" for k, v in spec.env.items()],
             labels=spec.labels,
             container_labels=spec.labels,
-            mode=ServiceMode("replicated-job", replicas=1, concurrency=1),
+            mode=ServiceMode("replicated", replicas=1),
             # max_attempts 0 would mean "no limit": no retries is condition "none"
             restart_policy=RestartPolicy(condition="on-failure", delay=0, max_attempts=int(retries))
             if retries
@@ -815,6 +820,8 @@ def create_job(client, spec, *, retries=0, constraints=(), secrets=(), command=N
             resources=resources,
             constraints=list(constraints) or None,
             secrets=[SecretReference(sid, name, filename=file) for sid, name, file in secrets] or None,
+            # a program run as PID 1 ignores SIGTERM: a stopped sweep's tasks are killed soon after
+            stop_grace_period=JOB_STOP_GRACE_NS,
         )
     except APIError as exc:
         raise RunError(f"cannot create the Swarm service {spec.name}: {exc.explanation or exc}") from None

@@ -174,6 +174,22 @@ def _magic_of(node):
     return _Magic(kind, "", "", None, node)
 
 
+#: matplotlib backends that draw into a notebook's front end only
+_NOTEBOOK_BACKEND = re.compile(r"module://(matplotlib_inline|ipympl)\b|^(inline|widget|ipympl|nbagg)$", re.I)
+
+
+def _kernel_backend(stmt) -> bool:
+    """``matplotlib.use("module://matplotlib_inline.backend_inline")`` / ``plt.switch_backend("widget")``:
+    a backend that exists only in a notebook's front end."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return False
+    if call.func.attr not in ("use", "switch_backend") or not call.args:
+        return False
+    arg = call.args[0]
+    return isinstance(arg, ast.Constant) and isinstance(arg.value, str) and bool(_NOTEBOOK_BACKEND.search(arg.value))
+
+
 def _magic_call(node):
     """``(kind, name, args)`` when ``node`` (a statement) is a magic call, else None."""
     if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -454,6 +470,11 @@ class _Cell:
                 self.dropped.append((self.label, text))
                 ops.comment_out(stmt, f"# {text}  (dockermagic: kernel only, not run)")
                 return True
+        if _kernel_backend(stmt):
+            text = "\n".join(code.splitlines()[stmt.lineno - 1 : stmt.end_lineno]).strip().splitlines()[0]
+            self.dropped.append((self.label, text))
+            ops.comment_out(stmt, f"# {text}  (kernel only: the image saves figures as the inline backend shows them)")
+            return True
         value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
         magic = _magic_of(value) if value is not None else None
         if magic is None:

@@ -45,6 +45,25 @@ BUILD_OPTIONS = [
         ("--allow-secrets",),
         dict(action="store_true", help="build even though something going into the image looks like a credential"),
     ),
+    (
+        ("--apt",),
+        dict(
+            metavar="PACKAGE",
+            action="append",
+            default=[],
+            help="a Debian package to install in the image besides those the libraries need "
+            "(found on their own); repeatable",
+        ),
+    ),
+    (
+        ("--exclude",),
+        dict(
+            metavar="PATH",
+            action="append",
+            default=[],
+            help="a file or folder of the project (or a glob) to leave out of the image; repeatable",
+        ),
+    ),
     (("-q", "--quiet"), dict(action="store_true", help="no live build view")),
     (
         ("--verify",),
@@ -240,6 +259,8 @@ def build_kwargs(args):
         push=args.push,
         verify=args.verify,
         compose=args.compose,
+        apt=args.apt,
+        exclude=args.exclude,
     )
 
 

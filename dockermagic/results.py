@@ -3,6 +3,7 @@
 import base64
 import csv
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -206,8 +207,12 @@ class Run:
 
     @property
     def figures(self):
-        """The PNG figures the program showed, in order."""
-        return [f for f in self.files if f.suffix == ".png" and f.parent.name == "figures"]
+        """The PNG figures the program showed, in order (not the PNG files it wrote itself,
+        even in a folder of its own named ``figures``)."""
+        if not self.outputs:
+            return []
+        shown = Path(self.outputs) / "figures"
+        return sorted(f for f in self.files if f.parent == shown and re.fullmatch(r"figure-\d{3}(-\w+)?\.png", f.name))
 
     def to_dict(self):
         return {

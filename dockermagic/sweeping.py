@@ -242,6 +242,13 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
         sweeper.cache = backend.shared_cache(f"dm-pycache-{key}", {LABEL_SWEEP: name, LABEL_VERSION: __version__})
     started = time.monotonic()
     notify = (lambda: on_progress(progress)) if on_progress else (lambda: None)
+
+    def summary() -> Sweep:
+        return Sweep(
+            name=name, image=str(image), folder=root, points=points, backend=backend.name,
+            duration=time.monotonic() - started,
+        )  # fmt: skip
+
     pending = [p for p in points if p.status == "pending"]
     pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="dockermagic-sweep")
     try:
@@ -263,14 +270,7 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
                 point.status = "interrupted"
         progress.phase = "interrupted"
         notify()
-        result = Sweep(
-            name=name,
-            image=str(image),
-            folder=root,
-            points=points,
-            backend=backend.name,
-            duration=time.monotonic() - started,
-        )
+        result = summary()
         if isinstance(exc, KeyboardInterrupt):
             raise Interrupted(
                 f"interrupted: the sweep {name} stopped every task it started; the outputs of "
@@ -283,14 +283,7 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
         backend.drop_cache(sweeper.cache)
     progress.phase = "done"
     notify()
-    result = Sweep(
-        name=name,
-        image=str(image),
-        folder=root,
-        points=points,
-        backend=backend.name,
-        duration=time.monotonic() - started,
-    )
+    result = summary()
     session.remember_sweep(result)
     failed = result.failed
     if failed:

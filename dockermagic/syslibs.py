@@ -871,6 +871,8 @@ class SystemPlan:
         ctypes_libraries: sonames well-known wrappers load with ctypes/cffi -> package; the
             check looks them up in the image's ``ldconfig -p`` (``ldd`` cannot see them).
         notes: advice for the user (a variant of a distribution that needs no system library).
+        skipped: files (as ``display_path`` shows them) whose libraries are not installed:
+            Qt's window plugins and what only they load; the check in the image skips them.
     """
 
     packages: list[tuple[str, str]] = field(default_factory=list)
@@ -881,6 +883,7 @@ class SystemPlan:
     release: str = DEFAULT_RELEASE
     notes: list[str] = field(default_factory=list)
     ctypes_libraries: dict[str, Optional[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def package_names(self) -> list[str]:
@@ -903,7 +906,24 @@ class SystemPlan:
         args += [f"--library={s}={p}" if p else f"--library={s}" for s, p in sorted(self.ctypes_libraries.items())]
         for program, package in sorted(self.programs.items()):
             args.append(f"--program={program}={package}" if package else f"--program={program}")
+        args += [f"--skip={path}" for path in self.skipped]
         return args
+
+
+#: Qt's plugins that only a window on a display loads (``cv2.imshow``): a container has no
+#: display, so their X11/Wayland libraries are not installed unless asked for with ``--apt``
+_WINDOW_PLUGIN = re.compile(
+    r"(^|/)plugins/(platforms|platformthemes|platforminputcontexts|xcbglintegrations|egldeviceintegrations"
+    r"|wayland-[^/]+)/"
+)
+
+
+def window_only(scan: _Scan) -> set[str]:
+    """The ELF files only Qt's window plugins load: the plugins, and the libraries bundled for them alone."""
+    plugins = {relpath for relpath in scan.system if _WINDOW_PLUGIN.search(relpath)}
+    if not plugins:
+        return set()
+    return {relpath for relpath in scan.system if set(_roots(scan, relpath)) <= plugins}
 
 
 def _who(paths: Sequence[str], scan: Optional[_Scan] = None) -> str:
@@ -962,9 +982,10 @@ def plan_system_packages(
     on_path |= environment_programs(files) | SHELL_BUILTINS
 
     scan = _scan(files, machine)
+    skipped = window_only(scan)
     per_dist: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
     for relpath, sonames in scan.system.items():
-        if sonames:
+        if sonames and relpath not in skipped:
             per_dist[scan.distribution[relpath]][relpath] = sonames
     missing = {s: _who(paths, scan) for s, paths in missing_libraries(per_dist, base).items()}
     distributions = {f.distribution for f in files}
@@ -1011,14 +1032,26 @@ def plan_system_packages(
             notes.append(
                 f"{dist} needs {len(gui)} system libraries for its GUI; {variant} has the same API without them"
             )
+    windowless = sorted(
+        {s for r in skipped for s in scan.system[r] if s not in base and s not in missing}
+        - ALWAYS_PRESENT
+        - PROVIDED_AT_RUN_TIME
+    )
+    if windowless:
+        plugin = min((r for r in skipped if _WINDOW_PLUGIN.search(r)), key=_module_first)
+        notes.append(
+            f"not installed: {', '.join(windowless)} for {display_path(plugin)} (Qt's window plugin: a container "
+            "has no display); add them with --apt if the image opens windows on one"
+        )
     return SystemPlan(
         notes=notes,
+        skipped=sorted(display_path(r) for r in skipped),
         packages=[(p, "; ".join(r)) for p, r in sorted(reasons.items())],
         unknown=[(s, missing[s]) for s, p in sorted(lib_packages.items()) if not p],
         unknown_programs=[
             (p, ", ".join(wanted_programs[p][:2])) for p, pkg in sorted(program_packages.items()) if not pkg
         ],
-        libraries={s: package_for_soname(s, table) or lib_packages.get(s) for s in _all_system_sonames(scan)}
+        libraries={s: package_for_soname(s, table) or lib_packages.get(s) for s in _all_system_sonames(scan, skipped)}
         | lib_packages,
         programs=program_packages,
         ctypes_libraries={soname: lib_packages.get(soname) for soname in ctypes_sonames},
@@ -1026,5 +1059,5 @@ def plan_system_packages(
     )
 
 
-def _all_system_sonames(scan: _Scan) -> set[str]:
-    return {s for sonames in scan.system.values() for s in sonames}
+def _all_system_sonames(scan: _Scan, skipped: set[str] = frozenset()) -> set[str]:
+    return {s for relpath, sonames in scan.system.items() if relpath not in skipped for s in sonames}

@@ -29,7 +29,8 @@ def docker_client():
 
     client = docker.from_env(version="auto")
     client.ping()
-    before = {image.id for image in client.images.list(all=True)}
+    # the low-level listing inspects nothing: an image another build removes meanwhile is no error
+    before = {image["Id"] for image in client.api.images(all=True)}
     yield client
     ours = tuple(SESSION_TAGS)
 
@@ -39,9 +40,10 @@ def docker_client():
     for container in client.containers.list(all=True, filters={"label": "org.dockermagic.version"}):
         if of_this_session(container.labels.get("org.dockermagic.image", "")):
             container.remove(force=True)
-    for image in client.images.list():
-        if any(of_this_session(t) for t in image.tags):
-            for tag in image.tags:
+    for image in client.api.images():
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        if any(of_this_session(t) for t in tags):
+            for tag in tags:
                 try:
                     client.images.remove(tag, force=True)
                 except Exception:
@@ -50,11 +52,11 @@ def docker_client():
     for folder in contexts.glob(f"{TEST_PREFIX}*"):
         if of_this_session(folder.name):
             shutil.rmtree(folder, ignore_errors=True)
-    for image in client.images.list(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
-        if image.id in before:
+    for image in client.api.images(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
+        if image["Id"] in before:
             continue
         try:
-            client.images.remove(image.id, force=True)
+            client.images.remove(image["Id"], force=True)
         except Exception:
             pass
 

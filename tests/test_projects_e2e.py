@@ -79,7 +79,7 @@ def test_a_project_notebook_runs_in_its_image_as_in_its_kernel(docker_client, no
     assert "UsageError" not in executed.text(12) and not executed.errors(12), executed.text(12)
     report = _report(executed, 13)
     assert report["exit_code"] == 0, report["logs"]
-    for text in ("total 10.0", "shell says hi", "triple 6", "3 3 9"):
+    for text in ("total 20.0", "shell says hi", "triple 6", "3 3 9"):
         assert text in report["logs"], (text, report["logs"])
     files = set(report["files"])
     assert {
@@ -112,8 +112,15 @@ def test_a_path_outside_the_project_is_named_before_the_build(docker_client, not
         "%load_ext dockermagic",
         f"%dockerize -t {tag}",
         "import dockermagic.api\nprint('last build:', dockermagic.api.last_build())",
+        "days = open('../data/days/day_1.csv').read()",
+        f"plan = %dockerize -t {tag} --dry-run --exclude ../../shared.csv --exclude '../data/days/*'\n"
+        "print('FILES', sorted(plan.files))",
     ]
     executed = execute(make_notebook(root / "notebooks", cells))
+    # excluded, what the program reads outside the project is no longer an error, nor copied
+    assert "UsageError" not in executed.text(5), executed.text(5)
+    listed = executed.text(5).split("FILES ", 1)[1]
+    assert "day_1" not in listed and "shared" not in listed and "notebooks/program.py" in listed, listed
     lines = [line for line in executed.text(2).splitlines() if line.startswith("UsageError: ")]
     assert len(lines) == 1 and "Traceback" not in executed.text(2), executed.text(2)
     assert f"cell 1, line 1 reads {(notebook_dir / 'shared.csv').resolve()}, outside the project" in lines[0]
@@ -183,12 +190,16 @@ def test_system_libraries_and_programs_come_with_the_image(docker_client, notebo
         "model.fit(np.arange(20).reshape(-1, 1), np.arange(20))\n"
         "graphviz.Digraph(edge_attr={}).render('graph', format='png')\nprint('made them')",
         "%load_ext dockermagic",
-        f"plan = %dockerize -t {tag} --dry-run\nimg = %dockerize -t {tag} -q\nrun = %docker_run {tag}",
+        f"plan = %dockerize -t {tag} --dry-run --apt jq\nimg = %dockerize -t {tag} -q --apt jq\n"
+        f"run = %docker_run {tag}",
         REPORT,
+        f"%docker_run {tag} -- jq --version",
     ]
     executed = execute(make_notebook(notebook_dir, cells))
     assert "UsageError" not in executed.text(2) and not executed.errors(2), executed.text(2)
     dry = executed.text(2)
+    assert "#   jq: added with --apt" in dry, dry
+    assert "jq-1." in executed.text(4), executed.text(4)
     assert "#   libgl1: libGL.so.1 needed by cv2" in dry and "#   libgomp1: libgomp.so.1 needed by lightgbm" in dry
     assert "#   graphviz: dot" in dry
     report = _report(executed, 3)

@@ -1,6 +1,6 @@
-"""The Swarm backend: each task is a one-replica ``replicated-job`` service on a Docker Swarm,
+"""The Swarm backend: each task is a one-replica service on a Docker Swarm that runs once,
 placed by the Swarm on any node (``--constraint`` narrows it); Swarm restarts a failed task
-up to ``--retries`` times.
+up to ``--retries`` times (:func:`dockermagic.engine.create_job`).
 
 The image must come from a registry every node can pull from. Outputs of a task come back
 through the object store (:mod:`dockermagic.store`): the task's command is wrapped by
@@ -43,7 +43,7 @@ class SwarmTask:
 
 
 class SwarmBackend:
-    """Runs each task as a one-replica job service on the Swarm the engine manages."""
+    """Runs each task as a one-replica, run-once service on the Swarm the engine manages."""
 
     name = "swarm"
     supports_retries = True

@@ -235,6 +235,7 @@ def main(argv=None):
     parser.add_argument("--hint", action="append", metavar="SONAME=PACKAGE", help="the package providing a soname")
     parser.add_argument("--jobs", type=int, default=min(8, (os.cpu_count() or 1) * 2))
     parser.add_argument("--ldd", action="store_true", help="run ldd instead of the dynamic loader directly")
+    parser.add_argument("--skip", action="append", metavar="RELPATH", help="a file not to check (a window plugin)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     venv = os.path.abspath(args.venv)
@@ -247,6 +248,8 @@ def main(argv=None):
     paths = shared_objects(venv, machine) if machine else []
     bundled = {os.path.basename(p) for p in paths}
     site = site_packages(venv)
+    skip = set(args.skip or ())
+    paths = [p for p in paths if display(p, venv, site) not in skip]
     problems = []
     loader = None if args.ldd else interpreter(os.path.realpath(sys.executable))
     if paths and not loader and shutil.which("ldd") is None:

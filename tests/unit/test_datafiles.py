@@ -129,3 +129,21 @@ def test_folders_the_program_adds_to_sys_path(tmp_path):
     code = "import sys, os\nsys.path.append('..')\nsys.path.insert(0, os.path.abspath(os.path.join('..', 'src')))"
     assert sys_path_folders([code], root / "notebooks") == [root, root / "src"]
     assert Path(root / "src").is_dir()
+
+
+def test_shell_lines_name_the_files_they_read_and_write(tmp_path):
+    from dockermagic.datafiles import shell_paths
+
+    assert shell_paths("ls data") == [("data", False, False)]
+    assert shell_paths("cat data/*.csv | sort > out.txt") == [("data/*.csv", False, True), ("out.txt", True, False)]
+    assert shell_paths("wget -q https://x/y.csv -O raw.csv && head -n 2 raw.csv") == [
+        ("raw.csv", True, False),
+        ("2", False, False),
+        ("raw.csv", False, False),
+    ]
+    assert shell_paths("echo $HOME {name}") == []
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "README.txt").write_text("about")
+    (tmp_path / "data" / "readings.csv").write_text("1")
+    found = _discover("files = get_ipython().getoutput('ls data')\n", tmp_path, folder="")
+    assert set(found.files) == {"data"}

@@ -11,6 +11,7 @@ import tomllib
 
 from dockermagic import capture, context, export
 from dockermagic.errors import NotebookError
+from dockermagic.layout import PROGRAM_FILE
 
 
 def test_magics_are_translated_dropped_or_handed_to_requirements():
@@ -284,3 +285,18 @@ def test_parameters_are_injected_after_their_cell_and_records_are_written(tmp_pa
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path / "records.json").read_text()) == {"r0": 0.0, "r1": 2.5, "name": "b"}
     assert "[dockermagic] parameter C = 2.5" in out.stdout
+
+
+def test_a_notebook_only_matplotlib_backend_is_not_set_in_the_image():
+    cells = [
+        capture.Cell(
+            "cell 1",
+            "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+            "import matplotlib.pyplot as plt\nplt.switch_backend('widget')\nmatplotlib.use('Agg')",
+        )
+    ]
+    script = export.export_script(cells).files[PROGRAM_FILE]
+    lines = [line.strip() for line in script.splitlines()]
+    assert "# matplotlib.use('module://matplotlib_inline.backend_inline')" in " ".join(lines)
+    assert not any(line.startswith(("matplotlib.use('module", "plt.switch_backend")) for line in lines), script
+    assert "matplotlib.use('Agg')" in script  # a real backend is the program's choice

@@ -130,3 +130,18 @@ def test_a_failure_is_said_in_the_notebooks_terms(tmp_path, monkeypatch):
     assert "KeyError: 'TOKEN'" in message and "pass it with dockermagic.run(env=['TOKEN'])" in message
     assert "secret-value" not in message and "OTHER" not in message
     assert "  cell 3, line 2, in <module>" in info.value.run.logs.splitlines()
+
+
+def test_figures_are_the_ones_the_program_showed_not_pngs_it_wrote(tmp_path):
+    from dockermagic.results import Run
+
+    out = tmp_path / "out"
+    files = [
+        out / "figures" / "figure-002-cell3.png",
+        out / "figures" / "figure-001.png",
+        out / "figures" / "pipeline.png",  # the program's own figures/ folder
+        out / "project-files" / "reports" / "figures" / "figure-001.png",
+        out / "table-001.csv",
+    ]
+    run = Run(image="x", name="x", exit_code=0, logs="", outputs=out, files=files)
+    assert run.figures == [out / "figures" / "figure-001.png", out / "figures" / "figure-002-cell3.png"]

@@ -406,6 +406,35 @@ def test_plan_names_the_extension_module_through_the_bundled_library():
     assert who == "cv2/cv2.abi3.so (through opencv_python.libs/libQt5Core-1.so.5) and 1 more"
 
 
+def test_libraries_only_qt_window_plugins_load_are_left_to_the_user():
+    scan = syslibs._Scan()
+    plugin, xcbqpa, gui = (
+        "cv2/qt/plugins/platforms/libqxcb.so",
+        "opencv_python.libs/libQt5XcbQpa-1.so.5",
+        "opencv_python.libs/libQt5Gui-1.so.5",
+    )
+    scan.loads["cv2/cv2.abi3.so"] = {gui}
+    scan.loads[plugin] = {xcbqpa, gui}
+    scan.loads[xcbqpa] = {gui}
+    scan.system = {"cv2/cv2.abi3.so": (), plugin: ("libX11.so.6",), xcbqpa: ("libSM.so.6",), gui: ("libGL.so.1",)}
+    # the GUI library the extension module loads stays; the plugin's own chain goes
+    assert syslibs.window_only(scan) == {plugin, xcbqpa}
+
+
+def test_the_real_opencv_wheel_needs_gl_but_not_x11_for_its_window_plugin():
+    from importlib import metadata
+
+    try:
+        files = syslibs.installed_files([metadata.distribution("opencv-python")])
+    except metadata.PackageNotFoundError:
+        pytest.skip("opencv-python is not installed here")
+    plan = syslibs.plan_system_packages(files, use_host_dpkg=False)
+    assert "libgl1" in plan.package_names and "libsm6" not in plan.package_names, plan.packages
+    assert "cv2/qt/plugins/platforms/libqxcb.so" in plan.skipped
+    assert any("libSM.so.6" in note and "--apt" in note for note in plan.notes), plan.notes
+    assert "--skip=cv2/qt/plugins/platforms/libqxcb.so" in plan.check_args()
+
+
 # --- the generator's pure parts --------------------------------------------------------------------
 
 
