@@ -251,8 +251,8 @@ def sweep_build(client, made, tip, since, settle=None, limit=30.0):
     other builds share (cached ones) are never removed, and the engine refuses to remove an
     image another build has built on. The engine may still commit the step it was running:
     keep looking until nothing new appeared for ``settle`` seconds (at most ``limit``)."""
-    ours = {layer[:12] for layer in made if layer}
-    tip = (tip or "")[:12]
+    ours = {_short(layer) for layer in made if layer}
+    tip = _short(tip or "")
     settle = SWEEP_SETTLE if settle is None else settle
     if not ours and not tip:
         return
@@ -268,15 +268,11 @@ def sweep_build(client, made, tip, since, settle=None, limit=30.0):
             for i in images
             if i.get("Created", 0) >= since - 2 and all(t == "<none>:<none>" for t in (i.get("RepoTags") or []))
         ]
-        grown = True
-        while grown:  # what was committed on top of ours is ours too
-            grown = False
-            for image in fresh:
-                short, parent = image["Id"].split(":")[-1][:12], (image.get("ParentId") or "").split(":")[-1][:12]
-                if short not in ours and (parent in ours or (tip and parent == tip)):
-                    ours.add(short)
-                    grown = True
-        mine = [i for i in fresh if i["Id"].split(":")[-1][:12] in ours]
+        parents = {_short(i["Id"]): _short(i.get("ParentId") or "") for i in images}
+        # what was committed on top of ours is ours too, also through cached steps in between
+        # (the engine runs on through cached steps after the interrupt and commits the next one)
+        mine = [i for i in fresh if _descends(_short(i["Id"]), parents, ours | ({tip} if tip else set()))]
+        ours |= {_short(i["Id"]) for i in mine}
         _remove_step_containers(client, ours | ({tip} if tip else set()), since)
         removed = False
         for image in sorted(mine, key=lambda i: i.get("Created", 0), reverse=True):
@@ -290,6 +286,21 @@ def sweep_build(client, made, tip, since, settle=None, limit=30.0):
         elif time.monotonic() - quiet >= settle:
             return
         time.sleep(0.5)
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":")[-1][:12]
+
+
+def _descends(image: str, parents: dict, ancestors: set, depth: int = 200) -> bool:
+    """Whether ``image`` is one of ``ancestors`` or built on one (through ``parents``: id -> parent id)."""
+    for _ in range(depth):
+        if not image:
+            return False
+        if image in ancestors:
+            return True
+        image = parents.get(image, "")
+    return False
 
 
 def _remove_step_containers(client, layers, since):

@@ -40,7 +40,10 @@ BUILD_OPTIONS = [
             "(always on with --serve and the notebook and lab forms)",
         ),
     ),
-    (("--no-cache",), dict(action="store_true", help="rebuild every step, ignoring the build cache")),
+    (
+        ("--no-cache",),
+        dict(action="store_true", help="reinstall the requirements instead of using the cached install layer"),
+    ),
     (
         ("--allow-secrets",),
         dict(action="store_true", help="build even though something going into the image looks like a credential"),

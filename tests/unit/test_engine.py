@@ -101,6 +101,22 @@ def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monke
     assert client.api.closed
 
 
+def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interrupt(monkeypatch):
+    monkeypatch.setattr(engine, "SWEEP_SETTLE", 0.2)
+    client = _client()
+    since = time.time()
+    tip, cached1, cached2 = ("sha256:" + c * 64 for c in "678")  # layers earlier builds made
+    client.images.add(FakeImage(tip), parent=_full(BASE), created=since - 600)
+    client.images.add(FakeImage(cached1), parent=tip, created=since - 600)
+    client.images.add(FakeImage(cached2), parent=cached1, created=since - 600)
+    late = client.images.add(FakeImage("sha256:" + "4" * 64), parent=cached2, created=since + 1)
+    unrelated = client.images.add(FakeImage("sha256:" + "5" * 64), parent=_full(BASE), created=since + 1)
+    engine.sweep_build(client, made=[], tip=tip, since=since)
+    remaining = set(client.images.items)
+    assert late.id not in remaining  # committed on top of cached steps after our tip: ours
+    assert {tip, cached1, cached2, unrelated.id} <= remaining
+
+
 def test_a_rebuild_retires_the_image_it_took_the_tag_from():
     client = _client()
     old = client.images.add(FakeImage("sha256:" + "1" * 64, labels={LABEL_VERSION: "0"}))
