@@ -317,6 +317,16 @@ def test_the_shipped_bookworm_table_is_small_and_maps_runtime_packages():
     assert "bookworm" in syslibs.shipped_releases()
 
 
+def test_the_trixie_table_knows_the_64_bit_time_renames():
+    # python:3.x-slim moved to trixie, where many library packages were renamed (t64)
+    table = syslibs.load_table("trixie")
+    assert table is not None and "trixie" in syslibs.shipped_releases()
+    assert syslibs.package_for_soname("libssl.so.3", table) == "libssl3t64"
+    assert syslibs.package_for_soname("libGL.so.1", table) == "libgl1"
+    assert syslibs.package_for_program("dot", table) == "graphviz"
+    assert "libc.so.6" in syslibs.python_slim_sonames("3.11", "trixie")
+
+
 def test_python_slim_sonames_are_the_slim_image_s():
     slim = syslibs.python_slim_sonames("3.11", "bookworm")
     assert {"libz.so.1", "libstdc++.so.6", "libgcc_s.so.1", "libssl.so.3", "libffi.so.8", "libsqlite3.so.0"} <= slim
