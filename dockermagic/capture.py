@@ -433,7 +433,7 @@ def capture(kernel=None, notebook=None, *, carry=(), function=None) -> Capture:
         raise DockermagicError(f"--function {function}: no such function in the kernel")
     objects, object_modules = carried_objects(kernel, carry)
     path = Path(notebook).resolve() if notebook else find_notebook(user_ns)
-    notes = []
+    notes: list[str] = []
     cells = None
     unsaved: list = []
     saved_cells: list = []

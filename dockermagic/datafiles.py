@@ -288,13 +288,13 @@ class _Paths(ast.NodeVisitor):
             if name in ("Path", "PurePath", "PosixPath") and node.args:
                 return self.text(node.args[0])
             if name == "join" and node.args:
-                parts = [self.text(a) for a in node.args]
-                if all(p is not None for p in parts):
-                    return "/".join(p[0] for p in parts), any(p[1] for p in parts)
+                pieces = [p for p in (self.text(a) for a in node.args) if p is not None]
+                if len(pieces) == len(node.args):
+                    return "/".join(p[0] for p in pieces), any(p[1] for p in pieces)
             if name == "joinpath" and isinstance(node.func, ast.Attribute):
                 base = self.text(node.func.value)
-                rest = [self.text(a) for a in node.args]
-                if base is not None and all(r is not None for r in rest):
+                rest = [r for r in (self.text(a) for a in node.args) if r is not None]
+                if base is not None and len(rest) == len(node.args):
                     return "/".join([base[0]] + [r[0] for r in rest]), base[1] or any(r[1] for r in rest)
         return None
 

@@ -47,8 +47,12 @@ def _kind(event: str, args: tuple) -> Optional[str]:
 _paused = threading.local()
 
 
+def _depth() -> int:
+    return int(getattr(_paused, "depth", 0))
+
+
 def _hook(event: str, args: tuple) -> None:
-    if event not in WATCHED or getattr(_paused, "depth", 0):
+    if event not in WATCHED or _depth():
         return
     try:
         path = args[0] if args else None

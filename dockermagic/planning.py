@@ -69,7 +69,7 @@ class EngineFacts:
 
 def base_system(ldconfig: str, os_release: str, programs: list[str]) -> dict:
     """:class:`EngineFacts` fields from what the base image holds."""
-    from .syslibs import parse_ldconfig
+    from .sharedlibs import parse_ldconfig
 
     release = next(
         (
@@ -94,8 +94,10 @@ def base_image(cap: Capture, request: BuildRequest) -> str:
 def system_packages(cap: Capture, request: BuildRequest, program: Program, reqs: RequirementSet, facts: EngineFacts):
     """The Debian packages the image needs (libraries the environment's extension modules link,
     programs the code runs), with a reason each: a :class:`dockermagic.syslibs.SystemPlan`."""
-    from . import syslibs
+    from .debian import DEFAULT_RELEASE
     from .requirements import Installed
+    from .sharedlibs import installed_files
+    from .syslibs import plan_system_packages
 
     installed = Installed()
     dists = [d for d in (installed.dist(r.name) for r in reqs.requirements) if d is not None]
@@ -103,11 +105,11 @@ def system_packages(cap: Capture, request: BuildRequest, program: Program, reqs:
     for path in reqs.local_modules.values():
         files = [path] if path.is_file() else sorted(path.rglob("*.py"))
         sources += [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    return syslibs.plan_system_packages(
-        syslibs.installed_files(dists),
+    return plan_system_packages(
+        installed_files(dists),
         sources,
         base_sonames=facts.base_sonames,
-        release=facts.base_release or syslibs.DEFAULT_RELEASE,
+        release=facts.base_release or DEFAULT_RELEASE,
         python_version="%d.%d" % cap.python_version,
         base_programs=facts.base_programs,
         extra_packages=request.apt,

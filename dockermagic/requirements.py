@@ -242,7 +242,7 @@ def closure(names, installed, env):
 
     Returns ``{canonical name: name of the distribution that first required it or None}``.
     """
-    reached = {}
+    reached: dict = {}
     queue = [(n, (), None) for n in names]
     while queue:
         name, extras, parent = queue.pop(0)

@@ -238,7 +238,7 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
     parallel = request.parallel or backend.capacity()
     progress = _Progress(name, str(image), backend.name, points)
     sweeper = _Sweeper(backend, request, image, name, key)
-    if hasattr(backend, "shared_cache") and labels.get(LABEL_BYTECODE) != "compiled":
+    if labels.get(LABEL_BYTECODE) != "compiled":
         sweeper.cache = backend.shared_cache(f"dm-pycache-{key}", {LABEL_SWEEP: name, LABEL_VERSION: __version__})
     started = time.monotonic()
     notify = (lambda: on_progress(progress)) if on_progress else (lambda: None)

@@ -146,6 +146,13 @@ class SwarmBackend:
         if self.store is not None and task.key:
             self.store.delete(task.key)
 
+    def shared_cache(self, name: str, labels: dict) -> Optional[str]:
+        """None: a volume would be one per node, and each node warms its own bytecode anyway."""
+        return None
+
+    def drop_cache(self, name: str) -> None:
+        return None
+
     def node(self, task: SwarmTask) -> str:
         if not task.node_id:
             return "swarm"

@@ -124,6 +124,14 @@ class FakeBackend:
         self.started, self.removed, self.running, self.peak = [], [], 0, 0
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
+        self.caches, self.dropped = [], []
+
+    def shared_cache(self, name, labels):
+        self.caches.append(name)
+        return name
+
+    def drop_cache(self, name):
+        self.dropped.append(name)
 
     def capacity(self):
         return 2
@@ -179,6 +187,7 @@ def test_points_run_in_parallel_and_retry(tmp_path, monkeypatch):
     backend = FakeBackend(fails={"0.1": 1})
     result = _sweep(tmp_path, backend, monkeypatch, grid=["C=0.1,1,10,100", "seed=1"], parallel=2, retries=1)
     assert backend.peak == 2 and len(backend.removed) == len(backend.started) == 5
+    assert len(backend.caches) == 1 and backend.dropped == backend.caches  # one bytecode volume, removed
     by_c = {p.values["C"]: p for p in result.points}
     assert by_c[0.1].attempts == 2 and by_c[0.1].status == "done" and by_c[1].attempts == 1
     assert [r["auc"] for r in result.rows()] == [0.1, 1.0, 10.0, 100.0]
