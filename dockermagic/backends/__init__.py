@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
+from .. import engine
 from ..request import PortBinding
 
 
@@ -57,6 +58,23 @@ class Exit:
     timed_out: bool
     logs: str
     errors: str
+
+
+class EngineImages:
+    """The images of the engine a backend talks to (``self.client``): the local engine, or a
+    Swarm's manager."""
+
+    client: Any
+
+    def has_image(self, ref: str) -> bool:
+        return engine.local_image(self.client, ref) is not None
+
+    def labels(self, ref: str) -> dict:
+        image = engine.local_image(self.client, ref)
+        return dict(image.labels or {}) if image is not None else {}
+
+    def pull(self, ref: str, on_chunk: Callable[[dict], None]) -> None:
+        engine.pull(self.client, ref, on_chunk)
 
 
 class RunBackend(Protocol):

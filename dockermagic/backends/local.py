@@ -8,10 +8,10 @@ from typing import Callable, Optional
 
 from .. import engine
 from ..layout import APP
-from . import Exit, TaskSpec
+from . import EngineImages, Exit, TaskSpec
 
 
-class LocalBackend:
+class LocalBackend(EngineImages):
     """Runs each task as a container on one engine."""
 
     name = "local"
@@ -31,16 +31,6 @@ class LocalBackend:
 
     def drop_cache(self, name: str) -> None:
         engine.remove_volume(self.client, name)
-
-    def has_image(self, ref: str) -> bool:
-        return engine.local_image(self.client, ref) is not None
-
-    def labels(self, ref: str) -> dict:
-        image = engine.local_image(self.client, ref)
-        return dict(image.labels or {}) if image is not None else {}
-
-    def pull(self, ref: str, on_chunk: Callable[[dict], None]) -> None:
-        engine.pull(self.client, ref, on_chunk)
 
     def start(self, spec: TaskSpec):
         return engine.start_container(

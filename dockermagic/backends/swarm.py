@@ -21,7 +21,7 @@ from .. import engine
 from ..errors import DockermagicError
 from ..layout import RUNTIME_PACKAGE
 from ..store import Store
-from . import Exit, TaskSpec
+from . import EngineImages, Exit, TaskSpec
 
 UPLOAD_FILE = "dockermagic-upload"
 POLL_SECONDS = 0.5
@@ -42,7 +42,7 @@ class SwarmTask:
     stopped: bool = False
 
 
-class SwarmBackend:
+class SwarmBackend(EngineImages):
     """Runs each task as a one-replica, run-once service on the Swarm the engine manages."""
 
     name = "swarm"
@@ -58,16 +58,6 @@ class SwarmBackend:
     def capacity(self) -> int:
         """Tasks worth running at once: the CPUs of the Swarm's nodes together."""
         return engine.swarm_cpus(self.client)
-
-    def has_image(self, ref: str) -> bool:
-        return engine.local_image(self.client, ref) is not None
-
-    def labels(self, ref: str) -> dict:
-        image = engine.local_image(self.client, ref)
-        return dict(image.labels or {}) if image is not None else {}
-
-    def pull(self, ref: str, on_chunk: Callable[[dict], None]) -> None:
-        engine.pull(self.client, ref, on_chunk)
 
     def _command(self, spec: TaskSpec) -> list[str]:
         image = engine.local_image(self.client, spec.image)
