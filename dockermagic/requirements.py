@@ -541,7 +541,7 @@ def infer(
     Args:
         cells: ``(label, python code)`` pairs, or objects with ``label`` and ``code``.
         workdir: the notebook's folder; modules there are local, not requirements.
-        pip_lines: :class:`dockermagic.export.PipLine` objects.
+        pip_lines: :class:`dockermagic.translate.PipLine` objects.
         loaded_modules: top-level names of modules loaded in the kernel.
         python_version: ``(major, minor)`` of the image's Python.
         uses_ipython: the program needs IPython (magics, ``!`` lines).

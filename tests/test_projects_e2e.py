@@ -57,7 +57,9 @@ def test_a_project_notebook_runs_in_its_image_as_in_its_kernel(docker_client, no
         "values = np.loadtxt('../data/raw/measurements.csv', delimiter=',')\nbroken = 1 / 0\nnever = 2",
         "days = [open(f'../data/days/day_{i}.csv').read() for i in range(3)]\n"
         "files = sorted(glob.glob('../data/days/*.csv'))\n"
-        "shp = '../data/shapes/points.shp'\nshape = open(shp).read()\ndbf = open(shp[:-4] + '.dbf').read()",
+        "shp = '../data/shapes/points.shp'\nshape = open(shp).read()\ndbf = open(shp[:-4] + '.dbf').read()\n"
+        # an absolute path inside the project: the project's own path works in the image too
+        f"absolute = open('{root.resolve()}/data/days/day_1.csv').read()\nprint('absolute', absolute.strip())",
         "labels = {'source': '../data/unrelated'}\nlabels['source']",
         "%%time\ntotal = double(values.sum())\nprint('total', total)",
         "!echo shell says hi",
@@ -79,7 +81,7 @@ def test_a_project_notebook_runs_in_its_image_as_in_its_kernel(docker_client, no
     assert "UsageError" not in executed.text(12) and not executed.errors(12), executed.text(12)
     report = _report(executed, 13)
     assert report["exit_code"] == 0, report["logs"]
-    for text in ("total 20.0", "shell says hi", "triple 6", "3 3 9"):
+    for text in ("total 20.0", "shell says hi", "triple 6", "3 3 9", "absolute 1"):
         assert text in report["logs"], (text, report["logs"])
     files = set(report["files"])
     assert {

@@ -2,7 +2,7 @@
 
 import json
 
-from dockermagic import export, requirements
+from dockermagic import requirements, translate
 
 
 class FakeDist:
@@ -64,7 +64,9 @@ def test_missing_import_is_reported_not_guessed(tmp_path):
 
 def test_pip_lines_pin_to_kernel_version_and_keep_index_options(tmp_path):
     inst = fake_installed(FakeDist("requests", "2.32.3"))
-    lines = [export.PipLine("cell 1", ("-q", "--index-url", "https://pypi.example/simple", "requests>=2"), "%pip ...")]
+    lines = [
+        translate.PipLine("cell 1", ("-q", "--index-url", "https://pypi.example/simple", "requests>=2"), "%pip ...")
+    ]
     result = requirements.infer([], tmp_path, pip_lines=lines, installed=inst)
     assert [str(r) for r in result.requirements] == ["requests==2.32.3"]
     assert result.requirements[0].origin == "%pip in cell 1"
