@@ -163,6 +163,8 @@ class PathUse:
 
     @property
     def origin(self) -> str:
+        if self.call.startswith("!"):  # a shell line: "!ls data in cell 3, line 2"
+            return f"{self.call} in {self.cell}, line {self.line}"
         return f"{self.call}({self.text!r}) in {self.cell}, line {self.line}"
 
 
@@ -304,8 +306,9 @@ class _Paths(ast.NodeVisitor):
         if magic is not None:
             self.found.append(PathUse(magic, self.label, node.lineno, "%run"))
         if name in ("system", "getoutput") and len(node.args) == 1 and isinstance(node.args[0], ast.Constant):
-            for text, writes, pattern in shell_paths(str(node.args[0].value)):
-                self.found.append(PathUse(text, self.label, node.lineno, "!", writes, pattern))
+            command = str(node.args[0].value)
+            for text, writes, pattern in shell_paths(command):
+                self.found.append(PathUse(text, self.label, node.lineno, f"!{command}", writes, pattern))
         for arg in node.args:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _DATABASE.match(arg.value):
                 self.found.append(PathUse(arg.value, self.label, node.lineno, name or "call"))

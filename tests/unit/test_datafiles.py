@@ -147,3 +147,4 @@ def test_shell_lines_name_the_files_they_read_and_write(tmp_path):
     (tmp_path / "data" / "readings.csv").write_text("1")
     found = _discover("files = get_ipython().getoutput('ls data')\n", tmp_path, folder="")
     assert set(found.files) == {"data"}
+    assert found.files["data"].origin == "!ls data in cell 3, line 1"
