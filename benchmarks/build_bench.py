@@ -451,7 +451,7 @@ def run(args):
             on_progress=builds.progress,
         )
         dm_total = time.monotonic() - started
-        dm_build = img.build_seconds
+        dm_build = img.engine_seconds if img.engine_seconds is not None else img.build_seconds
         if (Path(img.context) / "requirements.txt").read_text() != requirements:
             notes.append("WARNING: the rebuild's requirements.txt differs from the cold build's")
         program = (Path(img.context) / "app" / "program.py").read_text()

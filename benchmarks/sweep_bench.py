@@ -104,8 +104,6 @@ def swept(image: str, points: list, parallel: int, outputs: Path, **options) -> 
     started = time.monotonic()
     result = dockermagic.sweep(
         image,
-        grid=None,
-        grid_file=None,
         parallel=parallel,
         outputs=str(outputs),
         name=f"k{parallel}-{int(started)}",

@@ -149,6 +149,7 @@ def _build(request, kernel, state, notify, on_push_progress) -> Image:
             )
     state.done(built.id, image.size)
     image.build_seconds = state.elapsed
+    image.engine_seconds = state.engine_seconds
     notify()
     session.remember_image(image.tag)
     if request.verify:

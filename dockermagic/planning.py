@@ -94,11 +94,21 @@ def base_image(cap: Capture, request: BuildRequest) -> str:
 def system_packages(cap: Capture, request: BuildRequest, program: Program, reqs: RequirementSet, facts: EngineFacts):
     """The Debian packages the image needs (libraries the environment's extension modules link,
     programs the code runs), with a reason each: a :class:`dockermagic.syslibs.SystemPlan`."""
+    import importlib.util
+
     from .debian import DEFAULT_RELEASE
     from .requirements import Installed
     from .sharedlibs import installed_files
-    from .syslibs import plan_system_packages
+    from .syslibs import SystemPlan, plan_system_packages
 
+    if importlib.util.find_spec("elftools") is None:  # a broken install: build, and let the image's check speak
+        return SystemPlan(
+            packages=[(package, "added with --apt") for package in request.apt],
+            notes=[
+                "pyelftools is not installed in this kernel: the system libraries the packages need are not "
+                "planned, only checked in the image (pip install pyelftools)"
+            ],
+        )
     installed = Installed()
     dists = [d for d in (installed.dist(r.name) for r in reqs.requirements) if d is not None]
     sources = [c.code for c in program.cells]

@@ -46,7 +46,8 @@ class Image:
         base: the base image.
         notes: warnings and remarks for the user.
         cached_steps: numbers of the steps that came from the build cache.
-        build_seconds: how long the build took.
+        build_seconds: how long the whole call took (reading the notebook, planning, building).
+        engine_seconds: the engine's part of it: from sending the context to the built image.
         notebook: the notebook file the program came from, when there is one.
     """
 
@@ -61,6 +62,7 @@ class Image:
     notes: list[str] = field(default_factory=list)
     cached_steps: list[int] = field(default_factory=list)
     build_seconds: Optional[float] = None
+    engine_seconds: Optional[float] = None
     files: list[str] = field(default_factory=list)
     pushed: Optional[str] = None
     compose: Optional[Path] = None

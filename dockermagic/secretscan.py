@@ -20,27 +20,40 @@ def scan_texts(texts, code_names=()):
     """Scan ``{name: text}``; return ``[(name, line, kind)]`` sorted by name and line.
 
     Entropy-based findings count only for names in ``code_names`` (data is often random-looking).
+    A text scanned before (by its content) is not scanned again.
     """
+    findings = []
+    for name, text in texts.items():
+        for line, kind in _scan_text(name, text):
+            if kind in ENTROPY_KINDS and name not in code_names:
+                continue
+            findings.append((name, line, kind))
+    return sorted(set(findings), key=lambda f: (f[0], f[1], f[2]))
+
+
+_SCANNED: dict[str, list[tuple[int, str]]] = {}
+
+
+def _scan_text(name, text):
+    """``[(line, kind)]`` detect-secrets finds in one text, remembered by the text's hash."""
+    import hashlib
+
+    key = hashlib.sha256(f"{Path(name).suffix}\0{text}".encode("utf-8", errors="replace")).hexdigest()
+    if key in _SCANNED:
+        return _SCANNED[key]
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
-    findings = []
     with tempfile.TemporaryDirectory(prefix="dockermagic-scan-") as tmp:
-        paths = {}
-        for i, (name, text) in enumerate(texts.items()):
-            path = Path(tmp) / f"{i}-{Path(name).name or 'text'}"
-            path.write_text(text, encoding="utf-8", errors="replace")
-            paths[str(path)] = name
+        # the file name's suffix matters to detect-secrets (keyword rules per language)
+        path = Path(tmp) / (Path(name).name or "text")
+        path.write_text(text, encoding="utf-8", errors="replace")
         collection = SecretsCollection()
         with default_settings():
-            for path in paths:
-                collection.scan_file(path)
-        for filename, secret in collection:
-            name = paths.get(filename) or paths.get(str(Path(filename).resolve()), filename)
-            if secret.type in ENTROPY_KINDS and name not in code_names:
-                continue
-            findings.append((name, secret.line_number, secret.type))
-    return sorted(set(findings), key=lambda f: (f[0], f[1], f[2]))
+            collection.scan_file(str(path))
+        found = [(secret.line_number, secret.type) for _, secret in collection]
+    _SCANNED[key] = found
+    return found
 
 
 def readable(path):

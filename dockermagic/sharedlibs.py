@@ -98,13 +98,29 @@ class ElfInfo:
     machine: str = ""
 
 
+#: what :func:`read_elf` found, by (path, size, modification time): a kernel dockerizes again
+#: and again after small edits, and its libraries do not change in between
+_ELF_CACHE: dict[tuple[str, int, int], Optional[ElfInfo]] = {}
+
+
 def read_elf(path: str | os.PathLike[str]) -> Optional[ElfInfo]:
     """The dynamic section of an ELF file, or None for anything that is not a readable ELF file.
 
     A static executable or a file without a dynamic segment gives an ``ElfInfo`` with no
     ``needed``; a truncated or corrupt file, a text file, or a file that cannot be opened
-    gives None. Needs pyelftools.
+    gives None. Needs pyelftools. Remembered until the file changes.
     """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _ELF_CACHE:
+        _ELF_CACHE[key] = _read_elf(path)
+    return _ELF_CACHE[key]
+
+
+def _read_elf(path: str | os.PathLike[str]) -> Optional[ElfInfo]:
     from elftools.elf.dynamic import DynamicSegment
     from elftools.elf.elffile import ELFFile
 
@@ -186,12 +202,25 @@ def installed_files(distributions: Iterable) -> list[InstalledFile]:
     """
     files = []
     for dist in distributions:
-        name = dist.metadata["Name"] or ""
+        files += _files_of(dist)
+    return files
+
+
+_FILES_CACHE: dict[tuple[str, str, str], list[InstalledFile]] = {}
+
+
+def _files_of(dist) -> list[InstalledFile]:
+    """One distribution's files, remembered by its name, version and place (a reinstall changes them)."""
+    name = dist.metadata["Name"] or ""
+    key = (name, dist.version or "", str(dist.locate_file("")))
+    if key not in _FILES_CACHE:
+        found = []
         for entry in dist.files or ():
             path = Path(dist.locate_file(entry))
             if path.is_file():
-                files.append(InstalledFile(name, str(entry).replace(os.sep, "/"), path))
-    return files
+                found.append(InstalledFile(name, str(entry).replace(os.sep, "/"), path))
+        _FILES_CACHE[key] = found
+    return _FILES_CACHE[key]
 
 
 def environment_programs(files: Iterable[InstalledFile]) -> set[str]:

@@ -158,3 +158,17 @@ def test_checklibs_finds_the_dynamic_loader_of_this_python():
     assert loader is None or Path(loader).exists()
     assert checklibs.interpreter(__file__) is None
     assert checklibs.elf_machine(__file__) is None
+
+
+def test_without_pyelftools_the_build_is_planned_and_left_to_the_check_in_the_image(monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    from dockermagic import planning
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "elftools" else real(name, *a))
+    plan = planning.system_packages(
+        SimpleNamespace(), SimpleNamespace(apt=("curl",)), SimpleNamespace(), SimpleNamespace(), SimpleNamespace()
+    )
+    assert plan.package_names == ["curl"] and "pyelftools is not installed" in plan.notes[0]
