@@ -93,9 +93,22 @@ def sequential(image: str, points: list, outputs: Path) -> dict:
     started = time.monotonic()
     runs = [dockermagic.run(image, params=p, outputs=str(outputs / f"seq-{i}")) for i, p in enumerate(points)]
     wall = time.monotonic() - started
-    overhead = [r.timings["start"] + (r.timings["first_output"] or 0) + r.timings["collect"] for r in runs]
     program = [r.timings["program"] for r in runs]
-    return {"wall": wall, "overhead": statistics.median(overhead), "program": statistics.median(program)}
+    return {"wall": wall, "program": statistics.median(program)}
+
+
+def overhead(image: str, outputs: Path, repeat: int = 5) -> float:
+    """dockermagic's own part of a point: creating and starting the container until the
+    program's first line, and from its end until the outputs are on the host. Measured with a
+    program whose first line is its first statement (the example's first line comes only after
+    its imports, which are the program's time, cold or warm)."""
+    import dockermagic
+
+    runs = [
+        dockermagic.run(image, ["python", "-c", "print('first line')"], outputs=str(outputs / f"trivial-{i}"))
+        for i in range(repeat)
+    ]
+    return statistics.median(r.timings["start"] + (r.timings["first_output"] or 0) + r.timings["collect"] for r in runs)
 
 
 def swept(image: str, points: list, parallel: int, outputs: Path, **options) -> dict:
@@ -168,6 +181,7 @@ def main(argv=None) -> int:
         figures["import_warm"] = warm_import_seconds(image)
         log(f"{len(points)} runs one after the other")
         figures["sequential"] = sequential(image, points, work / "out")
+        figures["overhead"] = overhead(image, work / "out")
         for k in (1, 2, 4):
             log(f"a sweep of {len(points)} points, {k} at a time")
             figures[f"k{k}"] = swept(image, points, k, work / "out")
@@ -194,11 +208,11 @@ def report(f: dict, n: int, cores: int) -> int:
         f"  {n} runs one after the other   {seq['wall']:7.1f} s   (program {seq['program']:.1f} s each, cold bytecode)"
     )
     verdicts = []
-    overhead_ok = seq["overhead"] < 1.0
+    overhead_ok = f["overhead"] < 1.0
     verdicts.append(overhead_ok)
     lines.append(
-        f"  per-point overhead            {seq['overhead']:7.2f} s   (start to first line + end to outputs) "
-        f"[{'PASS' if overhead_ok else 'FAIL'}: target < 1 s]"
+        f"  per-point overhead            {f['overhead']:7.2f} s   (container start to the program's first line + "
+        f"end to outputs on the host, median of 5) [{'PASS' if overhead_ok else 'FAIL'}: target < 1 s]"
     )
     for k in (1, 2, 4):
         r = f[f"k{k}"]

@@ -9,6 +9,7 @@ service it started and keeps the outputs of the points that finished.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -119,19 +120,32 @@ class _Progress:
         }
 
 
+#: the thread pools of numeric libraries (OpenMP, OpenBLAS, MKL, numexpr)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def thread_env(cores: int, parallel: int, cpus: Optional[float], env: dict) -> dict[str, str]:
+    """Thread counts for each point, so that K points at once share the cores instead of each
+    starting a thread per core: ``--cpus`` when given, else cores / K (at least 1). Variables
+    the user set (``-e OMP_NUM_THREADS=...``) win."""
+    threads = math.ceil(cpus) if cpus else max(1, cores // max(1, parallel))
+    return {name: str(threads) for name in THREAD_VARIABLES if name not in env}
+
+
 class _Sweeper:
     """Runs the points on one backend; every task it starts is known, so an interrupt stops them all."""
 
     def __init__(self, backend: RunBackend, request: SweepRequest, image: ImageRef, sweep_name: str, key: str):
         self.backend, self.request, self.image, self.sweep_name, self.key = backend, request, image, sweep_name, key
         self.cache: Optional[str] = None
+        self.threads: dict[str, str] = {}
         self.live: dict[str, Any] = {}
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
 
     def spec(self, point: Point, attempt: int):
         run = RunRequest(
-            env={**self.request.env, PARAMETERS_ENV: encode(point.values), ATTEMPT_ENV: str(attempt)},
+            env={**self.threads, **self.request.env, PARAMETERS_ENV: encode(point.values), ATTEMPT_ENV: str(attempt)},
             cpus=self.request.cpus,
             memory=self.request.memory,
         )
@@ -238,6 +252,8 @@ def sweep(request: SweepRequest, on_progress: OnProgress = None, client=None) ->
     parallel = request.parallel or backend.capacity()
     progress = _Progress(name, str(image), backend.name, points)
     sweeper = _Sweeper(backend, request, image, name, key)
+    if backend.name == "local":
+        sweeper.threads = thread_env(backend.capacity(), parallel, request.cpus, request.env)
     if labels.get(LABEL_BYTECODE) != "compiled":
         sweeper.cache = backend.shared_cache(f"dm-pycache-{key}", {LABEL_SWEEP: name, LABEL_VERSION: __version__})
     started = time.monotonic()

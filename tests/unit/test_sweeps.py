@@ -146,6 +146,7 @@ class FakeBackend:
         values = json.loads(spec.env["DOCKERMAGIC_PARAMETERS"])
         with self.lock:
             self.started.append(spec.name)
+            self.threads = spec.env.get("OMP_NUM_THREADS")
             self.running += 1
             self.peak = max(self.peak, self.running)
         return {"name": spec.name, "values": values}
@@ -188,6 +189,7 @@ def test_points_run_in_parallel_and_retry(tmp_path, monkeypatch):
     result = _sweep(tmp_path, backend, monkeypatch, grid=["C=0.1,1,10,100", "seed=1"], parallel=2, retries=1)
     assert backend.peak == 2 and len(backend.removed) == len(backend.started) == 5
     assert len(backend.caches) == 1 and backend.dropped == backend.caches  # one bytecode volume, removed
+    assert backend.threads == "1"  # 2 cores, 2 points at once
     by_c = {p.values["C"]: p for p in result.points}
     assert by_c[0.1].attempts == 2 and by_c[0.1].status == "done" and by_c[1].attempts == 1
     assert [r["auc"] for r in result.rows()] == [0.1, 1.0, 10.0, 100.0]
@@ -222,3 +224,12 @@ def test_an_interrupt_stops_every_task_and_keeps_finished_points(tmp_path, monke
     with pytest.raises(Interrupted, match="stopped every task it started"):
         _sweep(tmp_path, backend, monkeypatch, grid=["C=1,2", "seed=1"], parallel=2)
     assert backend.stop_event.is_set() and sorted(backend.removed) == sorted(backend.started)
+
+
+def test_points_at_once_share_the_cores_between_their_thread_pools():
+    from dockermagic.sweeping import thread_env
+
+    assert thread_env(8, 4, None, {})["OMP_NUM_THREADS"] == "2"
+    assert thread_env(2, 4, None, {})["OPENBLAS_NUM_THREADS"] == "1"
+    assert thread_env(8, 2, 1.5, {})["MKL_NUM_THREADS"] == "2"  # --cpus decides
+    assert "OMP_NUM_THREADS" not in thread_env(8, 2, None, {"OMP_NUM_THREADS": "8"})  # the user's value wins
