@@ -167,6 +167,9 @@ def main(argv=None) -> int:
     cores = os.cpu_count() or 1
     g = grid(args.points)
     points = [{"SEED": s, "TEST_SIZE": t} for s in g["SEED"] for t in g["TEST_SIZE"]]
+    import docker
+
+    before = {i["Id"] for i in docker.from_env(version="auto").api.images(all=True)}
     work = Path(tempfile.mkdtemp(prefix="dmbench-sweep-"))
     folder = work / "examples"
     shutil.copytree(REPO / "examples", folder, ignore=shutil.ignore_patterns("dockermagic-outputs"))
@@ -189,14 +192,19 @@ def main(argv=None) -> int:
             log("the same sweep on a 3-node Swarm")
             figures["swarm"] = swarm_sweep(points, work / "out")
     finally:
-        import docker
-
         client = docker.from_env(version="auto")
         for ref in (f"{TAG}:latest", f"{TAG}-compiled:latest"):
             try:
                 client.images.remove(ref, force=True)
             except docker.errors.APIError:
                 pass
+        # the builder stage of the example's builds (the build cache), when this run made it
+        for image in client.api.images(filters={"dangling": True, "label": "org.dockermagic.stage=builder"}):
+            if image["Id"] not in before:
+                try:
+                    client.api.remove_image(image["Id"])
+                except docker.errors.APIError:
+                    pass
         shutil.rmtree(work, ignore_errors=True)
     return report(figures, len(points), cores)
 
