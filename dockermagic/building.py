@@ -168,6 +168,18 @@ def _write_compose(request: BuildRequest, planned: BuildPlan) -> None:
     planned.image.compose = _compose.write(folder, planned.image.tag, dict(request.compose))
 
 
+def _last_layer(steps) -> Optional[str]:
+    """The last layer the build reached in the running step's stage, before that step (the
+    step just before may have finished without the stream naming its layer yet). Never the
+    base image of a ``FROM``: other builds share it."""
+    for step in reversed(steps):
+        if step.instruction.upper().startswith("FROM"):
+            return None
+        if step.layer:
+            return step.layer
+    return None
+
+
 def _run_build(client, folder, tag, state: BuildProgress, notify, no_cache, requirements=()):
     """Stream the engine's build into ``state``; on failure or interrupt leave nothing behind."""
     replaced = engine.local_image(client, tag)
@@ -187,7 +199,7 @@ def _run_build(client, folder, tag, state: BuildProgress, notify, no_cache, requ
         # KeyboardInterrupt: the engine would finish the running step and commit it; stop it
         # and remove every image this build committed
         at = state.current_n or 1
-        tip = state.steps[at - 2].layer if at > 1 else None
+        tip = _last_layer(state.steps[: at - 1])
         state.interrupt()
         notify()
         engine.stop_step(client, state.containers, tip)

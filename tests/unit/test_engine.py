@@ -163,3 +163,15 @@ def test_download_writes_only_wanted_regular_files_inside_the_destination(tmp_pa
         "out/figures/f.png",
         "out/out.csv",
     ]
+
+
+def test_the_tip_is_the_last_layer_of_the_running_step_s_stage_never_a_base_image():
+    from types import SimpleNamespace as Step
+
+    steps = [
+        Step(instruction="FROM python:3.11-slim", layer="base"),
+        Step(instruction="ENV A=1", layer="env"),
+        Step(instruction="RUN useradd app", layer=None),  # finished, its layer not named yet
+    ]
+    assert building._last_layer(steps) == "env"
+    assert building._last_layer(steps[:1]) is None
