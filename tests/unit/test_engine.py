@@ -69,7 +69,7 @@ def test_a_dockerfile_the_engine_refuses_is_a_build_error():
 
 
 def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monkeypatch):
-    monkeypatch.setattr(engine, "SWEEP_SETTLE", 0.3)
+    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.3)
     client = _client()
     client.containers.items["c2"] = FakeContainer("c2", ancestor=L2)
     others = FakeImage("sha256:" + "d" * 64)  # another build's untagged image: not ours
@@ -102,7 +102,7 @@ def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monke
 
 
 def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interrupt(monkeypatch):
-    monkeypatch.setattr(engine, "SWEEP_SETTLE", 0.2)
+    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.2)
     client = _client()
     since = time.time()
     tip, cached1, cached2 = ("sha256:" + c * 64 for c in "678")  # layers earlier builds made
@@ -156,7 +156,7 @@ def test_download_writes_only_wanted_regular_files_inside_the_destination(tmp_pa
     written = engine.download(container, "/app", wanted, dest)
     assert written == [dest / "figures" / "f.png", dest / "out.csv"]
     # many files: the whole folder comes in one archive, with the same guard
-    monkeypatch.setattr(engine, "FILES_ONE_BY_ONE", 1)
+    monkeypatch.setattr(engine.files, "FILES_ONE_BY_ONE", 1)
     again = engine.download(container, "/app", wanted, tmp_path / "again")
     assert [p.relative_to(tmp_path / "again").as_posix() for p in again] == ["figures/f.png", "out.csv"]
     assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()) == [

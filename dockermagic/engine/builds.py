@@ -1,0 +1,178 @@
+"""Builds: the engine's build stream, and the clean-up of a build that failed or was interrupted."""
+
+import os
+import time
+
+from docker.errors import APIError, NotFound
+
+from ..errors import (
+    BuildError,
+)
+from ..layout import REBUILD_ARG
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+def build_args(no_cache=False):
+    """Proxy settings of the kernel, as the predefined build arguments Docker keeps out of images.
+
+    With ``no_cache``, a fresh value of :data:`~dockermagic.layout.REBUILD_ARG` reruns the
+    install step only: a real no-cache build leaves duplicate layers that later builds pick
+    from unpredictably.
+    """
+    args = {k: v for k, v in os.environ.items() if k in PROXY_VARIABLES}
+    if no_cache:
+        args[REBUILD_ARG] = str(time.time_ns())
+    return args
+
+
+def build_stream(client, context, tag, buildargs=None):
+    """Build ``context`` as ``tag`` through the low-level streaming API; yield its decoded chunks.
+
+    The caller feeds them to a :class:`~dockermagic.progress.BuildProgress` and decides what
+    to clean up (:func:`discard_images`, :func:`stop_step`).
+
+    Raises:
+        BuildError: the engine refused the build (a Dockerfile it cannot parse).
+    """
+    stream = client.api.build(
+        path=str(context), tag=str(tag), rm=True, forcerm=True, decode=True, buildargs=buildargs or None, pull=False
+    )
+    try:
+        yield from stream
+    except APIError as exc:
+        raise BuildError(str(exc.explanation or exc)) from None
+    finally:
+        _close(stream)
+
+
+def discard_images(client, ids, wait=5.0):
+    """Remove images by id, newest first; retry for ``wait`` seconds those a build still uses."""
+    pending = list(reversed(list(ids)))
+    deadline = time.monotonic() + wait
+    while pending:
+        left = []
+        for image_id in pending:
+            try:
+                client.images.remove(image_id, noprune=False)
+            except NotFound:
+                pass
+            except APIError:
+                left.append(image_id)
+        if not left or time.monotonic() > deadline:
+            return
+        pending = left
+        time.sleep(0.3)
+
+
+def stop_step(client, containers=(), parent_layer=None, wait=3.0):
+    """Remove the container of the step running now: the one the stream named (``containers``),
+    or the one started from the previous step's layer (the stream may not have named it yet)."""
+    deadline = time.monotonic() + wait
+    while True:
+        ids = set(list(containers)[-1:])
+        if parent_layer:
+            try:
+                ids |= {
+                    c.id
+                    for c in client.containers.list(all=True, filters={"ancestor": parent_layer})
+                    if c.status in ("created", "running")
+                }
+            except (APIError, NotFound):
+                pass
+        for container_id in ids:
+            try:
+                client.api.remove_container(container_id, force=True)
+            except (APIError, NotFound):
+                pass
+        if ids or not parent_layer or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+
+
+#: seconds without a new commit after which an interrupted build counts as stopped
+SWEEP_SETTLE = 3.0
+
+
+def sweep_build(client, made, tip, since, settle=None, limit=30.0):
+    """After an interrupted build, remove every untagged image it committed: the layers its
+    stream reported as new (``made``), and what the engine commits on top of the last layer
+    it reached (``tip``, the interrupted step's parent) after ``since`` (a Unix time). Layers
+    other builds share (cached ones) are never removed, and the engine refuses to remove an
+    image another build has built on. The engine may still commit the step it was running:
+    keep looking until nothing new appeared for ``settle`` seconds (at most ``limit``)."""
+    ours = {_short(layer) for layer in made if layer}
+    tip = _short(tip or "")
+    settle = SWEEP_SETTLE if settle is None else settle
+    if not ours and not tip:
+        return
+    deadline = time.monotonic() + limit
+    quiet = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            images = client.api.images(all=True)
+        except APIError:
+            return
+        fresh = [
+            i
+            for i in images
+            if i.get("Created", 0) >= since - 2 and all(t == "<none>:<none>" for t in (i.get("RepoTags") or []))
+        ]
+        parents = {_short(i["Id"]): _short(i.get("ParentId") or "") for i in images}
+        # what was committed on top of ours is ours too, also through cached steps in between
+        # (the engine runs on through cached steps after the interrupt and commits the next one)
+        mine = [i for i in fresh if _descends(_short(i["Id"]), parents, ours | ({tip} if tip else set()))]
+        ours |= {_short(i["Id"]) for i in mine}
+        _remove_step_containers(client, ours | ({tip} if tip else set()), since)
+        removed = False
+        for image in sorted(mine, key=lambda i: i.get("Created", 0), reverse=True):
+            try:
+                client.api.remove_image(image["Id"], noprune=True)
+                removed = True
+            except (APIError, NotFound):
+                pass
+        if removed or mine:
+            quiet = time.monotonic()
+        elif time.monotonic() - quiet >= settle:
+            return
+        time.sleep(0.5)
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":")[-1][:12]
+
+
+def _descends(image: str, parents: dict, ancestors: set, depth: int = 200) -> bool:
+    """Whether ``image`` is one of ``ancestors`` or built on one (through ``parents``: id -> parent id)."""
+    for _ in range(depth):
+        if not image:
+            return False
+        if image in ancestors:
+            return True
+        image = parents.get(image, "")
+    return False
+
+
+def _remove_step_containers(client, layers, since):
+    """Remove the containers a build made from ``layers`` after ``since`` (the classic builder
+    makes one for every step, ``COPY`` included, and may leave it behind when interrupted)."""
+    try:
+        containers = client.api.containers(all=True)
+    except APIError:
+        return
+    for container in containers:
+        image = (container.get("ImageID") or container.get("Image") or "").split(":")[-1][:12]
+        if image in layers and container.get("Created", 0) >= since - 2:
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except (APIError, NotFound):
+                pass
+
+
+def _close(stream):
+    close = getattr(stream, "close", None)
+    if close:
+        try:
+            close()
+        except Exception:
+            pass
