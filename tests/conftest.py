@@ -17,6 +17,35 @@ TEST_PREFIX = "dmtest-"
 #: the names the ``tag`` fixture handed out in this session: only their images are removed at
 #: the end (another test session may be using the same engine)
 SESSION_TAGS = []
+#: a test session never lasts this long: what an earlier one left this old, it left when killed
+STALE_SECONDS = 2 * 3600
+
+
+def _remove_stale(client):
+    """Remove what a killed test session left: its ``dmtest-`` images, their containers and its
+    builder-stage images, once they are older than any session can be."""
+    import time
+
+    cutoff = time.time() - STALE_SECONDS
+    stale = set()
+    for image in client.api.images(all=True):
+        tags = [t for t in image.get("RepoTags") or [] if t.startswith(TEST_PREFIX)]
+        labels = image.get("Labels") or {}
+        dangling_builder = not (image.get("RepoTags") or []) or image.get("RepoTags") == ["<none>:<none>"]
+        dangling_builder = dangling_builder and labels.get("org.dockermagic.stage") == "builder"
+        if image.get("Created", cutoff) < cutoff and (tags or dangling_builder):
+            stale.add(image["Id"])
+    for container in client.api.containers(all=True, filters={"label": "org.dockermagic.version"}):
+        if container.get("Created", cutoff) < cutoff and container.get("ImageID") in stale:
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except Exception:
+                pass
+    for image_id in stale:
+        try:
+            client.api.remove_image(image_id, force=True)
+        except Exception:
+            pass
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +58,7 @@ def docker_client():
 
     client = docker.from_env(version="auto")
     client.ping()
+    _remove_stale(client)
     # the low-level listing inspects nothing: an image another build removes meanwhile is no error
     before = {image["Id"] for image in client.api.images(all=True)}
     yield client

@@ -27,9 +27,16 @@ def test_precompile_writes_the_bytecode_of_the_programs_imports(docker_client, n
         f"plain = %dockerize -t {tag}-plain -q",
         "print(img.dockerfile)",
     ]
-    result = execute(make_notebook(notebook_dir, cells))
+    # a project folder of its own makes the working folder, and so the precompile step, this
+    # test's: a reused engine may hold the layer of an earlier run's step, and a cached step
+    # prints no report
+    (notebook_dir / ".git").mkdir()
+    folder = notebook_dir / f"notebooks-{tag}"
+    folder.mkdir()
+    result = execute(make_notebook(folder, cells))
     for i in range(len(cells)):
         assert not result.errors(i), (i, result.text(i))
+    assert f"WORKDIR /app/notebooks-{tag}" in result.text(5)
     assert "RUN python -m _dockermagic_runtime.precompile --owner 1000 colorsys packaging.version" in result.text(5)
     # the step's own report is in the build's log
     assert "bytecode for 2 of 2 imports" in result.text(3), result.text(3)
