@@ -196,14 +196,22 @@ def _run_build(client, folder, tag, state: BuildProgress, notify, no_cache, requ
         notify()
         raise
     except BaseException:
+        chunks.close()
+        built = engine.local_image(client, tag) if state.image_id else None
+        if built is not None and built.id == state.image_id:
+            # the engine had finished (a cached rebuild is quick): the image is whole and tagged
+            state.done(state.image_id)
+            notify()
+            if replaced is not None and replaced.id != built.id:
+                engine.retire_replaced(client, replaced.id)
+            raise Interrupted(f"interrupted: {tag} is built, what came after it stopped") from None
         # KeyboardInterrupt: the engine would finish the running step and commit it; stop it
         # and remove every image this build committed
-        at = state.current_n or 1
+        at = state.reached_n or 1
         tip = _last_layer(state.steps[: at - 1])
         state.interrupt()
         notify()
         engine.stop_step(client, state.containers, tip)
-        chunks.close()
         client.api.close()
         engine.sweep_build(client, state.new_layers, tip, since=started)
         notify()

@@ -162,6 +162,15 @@ class BuildProgress:
         return next((s for s in self.steps if s.state == "running"), None)
 
     @property
+    def reached_n(self) -> Optional[int]:
+        """The step the build had reached: the running one, else the first not started yet
+        (between two steps, or after a cached one); None before the steps are known."""
+        step = self.current or next((s for s in self.steps if s.state == "pending"), None)
+        if step is not None:
+            return step.n
+        return len(self.steps) or None
+
+    @property
     def cached_steps(self):
         return [s.n for s in self.steps if s.state == "cached"]
 

@@ -30,20 +30,37 @@ def build_stream(client, context, tag, buildargs=None):
     """Build ``context`` as ``tag`` through the low-level streaming API; yield its decoded chunks.
 
     The caller feeds them to a :class:`~dockermagic.progress.BuildProgress` and decides what
-    to clean up (:func:`discard_images`, :func:`stop_step`).
+    to clean up (:func:`discard_images`, :func:`stop_step`). Closing the generator closes the
+    build's connection, which is what tells the engine to stop building.
 
     Raises:
         BuildError: the engine refused the build (a Dockerfile it cannot parse).
     """
-    stream = client.api.build(
-        path=str(context), tag=str(tag), rm=True, forcerm=True, decode=True, buildargs=buildargs or None, pull=False
-    )
+    responses = []
+
+    def keep(response, **_):
+        responses.append(response)
+
+    hooks = getattr(client.api, "hooks", None)
+    if hooks is not None:
+        hooks["response"].append(keep)
+    try:
+        stream = client.api.build(
+            path=str(context), tag=str(tag), rm=True, forcerm=True, decode=True, buildargs=buildargs or None, pull=False
+        )
+    finally:
+        if hooks is not None:
+            hooks["response"].remove(keep)
     try:
         yield from stream
     except APIError as exc:
         raise BuildError(str(exc.explanation or exc)) from None
     finally:
         _close(stream)
+        # an interrupt that lands in the SDK's decoding keeps its frames, and so the open
+        # response, alive in the traceback: the engine would build on to the end
+        for response in responses:
+            _close(response)
 
 
 def discard_images(client, ids, wait=5.0):

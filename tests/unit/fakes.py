@@ -15,6 +15,16 @@ class FakeImage:
         self.attrs = {"Size": size}
 
 
+class FakeResponse:
+    """The HTTP response of a streaming request: its connection stays open until closed."""
+
+    def __init__(self):
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
 class FakeAPI:
     def __init__(self, client):
         self.client = client
@@ -22,9 +32,15 @@ class FakeAPI:
         self.chunks = []
         self.refuse_build = None
         self.closed = False
+        self.hooks = {"response": []}  # requests.Session's, which docker-py's APIClient is
+        self.responses = []
 
     def build(self, **kwargs):
         self.calls.append(("build", kwargs))
+        response = FakeResponse()
+        self.responses.append(response)
+        for hook in self.hooks["response"]:
+            hook(response)
 
         def stream():
             for chunk in self.chunks:

@@ -99,6 +99,34 @@ def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monke
     assert {_full(BASE), others.id, kept.id, neighbour.id} <= remaining
     assert state.steps[2].state == "interrupted" and "interrupted" in seen
     assert client.api.closed
+    # the interrupt landed inside the SDK's stream, whose frames the traceback keeps: the build's
+    # own connection is closed explicitly, or the engine would build on to the end
+    assert [r.closed for r in client.api.responses] == [True] and client.api.hooks["response"] == []
+
+
+def test_an_interrupt_after_the_engine_finished_keeps_the_whole_image_and_says_so():
+    client = _client()
+    old = client.images.add(FakeImage("sha256:" + "0" * 64, labels={LABEL_VERSION: "0.1"}))
+    old.tags = ["t:latest"]
+    final = _full(L3)
+
+    def finished():
+        # a cached rebuild: the engine is done and has tagged the image when the interrupt lands
+        old.tags = []
+        client.images.add(FakeImage(final, tags=["t:latest"]), parent=_full(L2), created=time.time())
+
+    client.api.chunks = _steps_up_to_install(client) + [
+        finished,
+        {"aux": {"ID": final}},
+        {"stream": f"Successfully built {L3}\n"},
+        KeyboardInterrupt(),
+    ]
+    state = BuildProgress.for_dockerfile("t:latest", DOCKERFILE)
+    with pytest.raises(Interrupted, match="t:latest is built, what came after it stopped"):
+        building._run_build(client, "/ctx", "t:latest", state, lambda: None, no_cache=False)
+    assert final in {i.id for i in client.images.list()} and state.phase == "done"
+    assert client.images.removed == [old.id]  # the image the rebuild took the tag from
+    assert [r.closed for r in client.api.responses] == [True]
 
 
 def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interrupt(monkeypatch):
@@ -115,6 +143,37 @@ def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interru
     remaining = set(client.images.items)
     assert late.id not in remaining  # committed on top of cached steps after our tip: ours
     assert {tip, cached1, cached2, unrelated.id} <= remaining
+
+
+def test_an_interrupt_between_cached_steps_sweeps_what_the_engine_commits_after_them(monkeypatch):
+    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.3)
+    client = _client()
+    cached2, cached3 = "2" * 12, "3" * 12  # layers an earlier build made, shared by this one
+    client.images.add(FakeImage(_full(cached2)), parent=_full(BASE), created=time.time() - 600)
+    client.images.add(FakeImage(_full(cached3)), parent=_full(cached2), created=time.time() - 600)
+    late = FakeImage(_full(L3))
+
+    def interrupt():
+        # the kernel lags behind a fast cached build: the engine commits the next step meanwhile
+        client.images.add(late, parent=_full(cached3), created=time.time())
+        raise KeyboardInterrupt
+
+    client.api.chunks = [
+        {"stream": "Step 1/4 : FROM base\n"},
+        {"stream": f" ---> {BASE}\n"},
+        {"stream": "Step 2/4 : LABEL a=b\n"},
+        {"stream": " ---> Using cache\n"},
+        {"stream": f" ---> {cached2}\n"},
+        {"stream": "Step 3/4 : RUN install\n"},
+        {"stream": " ---> Using cache\n"},
+        interrupt,  # no step is running, and the cached one's layer is not named yet
+    ]
+    state = BuildProgress.for_dockerfile("t:latest", DOCKERFILE)
+    with pytest.raises(Interrupted, match="stopped at step 4 of 4; nothing it made is left"):
+        building._run_build(client, "/ctx", "t:latest", state, lambda: None, no_cache=False)
+    remaining = set(client.images.items)
+    assert late.id not in remaining
+    assert {_full(BASE), _full(cached2), _full(cached3)} <= remaining
 
 
 def test_a_rebuild_retires_the_image_it_took_the_tag_from():
