@@ -123,7 +123,11 @@ def _interrupted_cleanly(text):
 )
 def test_an_interrupted_build_stops_on_the_engine_and_leaves_nothing(docker_client, notebook_dir, kernel, tag, when):
     _, moment = when
-    kernel.run("import six\n%load_ext dockermagic")
+    # a working folder of its own (in a project) makes every step of the final stage this
+    # test's: on a warm cache the engine would finish that stage before the interrupt arrives
+    (notebook_dir / ".git").mkdir()
+    (notebook_dir / f"work-{tag}").mkdir()
+    kernel.run(f"%cd work-{tag}\nimport six\n%load_ext dockermagic")
     dangling_before = _dangling(docker_client)
     started = {}
 

@@ -82,10 +82,14 @@ def discard_images(client, ids, wait=5.0):
         time.sleep(0.3)
 
 
-def stop_step(client, containers=(), parent_layer=None, wait=3.0):
+#: seconds to wait for the container of the running step when the stream has not named it
+STOP_STEP_WAIT = 3.0
+
+
+def stop_step(client, containers=(), parent_layer=None, wait=None):
     """Remove the container of the step running now: the one the stream named (``containers``),
     or the one started from the previous step's layer (the stream may not have named it yet)."""
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (STOP_STEP_WAIT if wait is None else wait)
     while True:
         ids = set(list(containers)[-1:])
         if parent_layer:

@@ -147,6 +147,7 @@ def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interru
 
 def test_an_interrupt_between_cached_steps_sweeps_what_the_engine_commits_after_them(monkeypatch):
     monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.3)
+    monkeypatch.setattr(engine.builds, "STOP_STEP_WAIT", 0.3)  # no step container appears here
     client = _client()
     cached2, cached3 = "2" * 12, "3" * 12  # layers an earlier build made, shared by this one
     client.images.add(FakeImage(_full(cached2)), parent=_full(BASE), created=time.time() - 600)
