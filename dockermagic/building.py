@@ -205,13 +205,13 @@ def _run_build(client, folder, tag, state: BuildProgress, notify, no_cache, requ
             if replaced is not None and replaced.id != built.id:
                 engine.retire_replaced(client, replaced.id)
             raise Interrupted(f"interrupted: {tag} is built, what came after it stopped") from None
-        # KeyboardInterrupt: the engine would finish the running step and commit it; stop it
-        # and remove every image this build committed
+        # KeyboardInterrupt: the closed connection cancels the build; let the engine end the
+        # running step (or remove it), then remove every image this build committed
         at = state.reached_n or 1
         tip = _last_layer(state.steps[: at - 1])
         state.interrupt()
         notify()
-        engine.stop_step(client, state.containers, tip)
+        engine.stop_step(client, state.containers, tip, since=started)
         client.api.close()
         engine.sweep_build(client, state.new_layers, tip, since=started)
         notify()

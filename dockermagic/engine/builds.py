@@ -84,35 +84,51 @@ def discard_images(client, ids, wait=5.0):
 
 #: seconds to wait for the container of the running step when the stream has not named it
 STOP_STEP_WAIT = 3.0
+#: seconds the engine gets to end the running step itself once the build's connection is closed
+STOP_STEP_GRACE = 10.0
 
 
-def stop_step(client, containers=(), parent_layer=None, wait=None):
-    """Remove the container of the step running now: the one the stream named (``containers``),
-    or the one started from the previous step's layer (the stream may not have named it yet)."""
-    deadline = time.monotonic() + (STOP_STEP_WAIT if wait is None else wait)
+def stop_step(client, containers=(), parent_layer=None, since=0.0, wait=None, grace=None):
+    """End the step running now, once the build's connection is closed: its container is the
+    one the stream named last (``containers``), or one started from the previous step's layer
+    after ``since`` (the stream may not have named it yet). The engine kills a running step
+    itself, or commits a step that had just finished, and then removes its container: wait
+    for that (a commit of a large layer takes seconds), and remove what is still there after
+    ``grace`` seconds."""
+    now = time.monotonic()
+    appear_by = now + (STOP_STEP_WAIT if wait is None else wait)
+    give_up = now + (STOP_STEP_GRACE if grace is None else grace)
+    named = {c[:12] for c in list(containers)[-1:]}
+    parent = _short(parent_layer or "")
+    seen = False
     while True:
-        ids = set(list(containers)[-1:])
-        if parent_layer:
-            try:
-                ids |= {
-                    c.id
-                    for c in client.containers.list(all=True, filters={"ancestor": parent_layer})
-                    if c.status in ("created", "running")
-                }
-            except (APIError, NotFound):
-                pass
-        for container_id in ids:
-            try:
-                client.api.remove_container(container_id, force=True)
-            except (APIError, NotFound):
-                pass
-        if ids or not parent_layer or time.monotonic() > deadline:
+        try:
+            listed = client.api.containers(all=True)
+        except APIError:
+            return
+        ids = [
+            c["Id"]
+            for c in listed
+            if c["Id"][:12] in named
+            or (parent and _short(c.get("ImageID") or "") == parent and c.get("Created", 0) >= since - 2)
+        ]
+        if not ids and (seen or time.monotonic() > appear_by):
+            return
+        seen = seen or bool(ids)
+        if time.monotonic() > give_up:
+            for container_id in ids:
+                try:
+                    client.api.remove_container(container_id, force=True)
+                except (APIError, NotFound):
+                    pass
             return
         time.sleep(0.2)
 
 
 #: seconds without a new commit after which an interrupted build counts as stopped
 SWEEP_SETTLE = 3.0
+#: seconds between two looks at the engine's images while sweeping
+SWEEP_POLL = 0.5
 
 
 def sweep_build(client, made, tip, since, settle=None, limit=30.0):
@@ -156,7 +172,7 @@ def sweep_build(client, made, tip, since, settle=None, limit=30.0):
             quiet = time.monotonic()
         elif time.monotonic() - quiet >= settle:
             return
-        time.sleep(0.5)
+        time.sleep(SWEEP_POLL)
 
 
 def _short(image_id: str) -> str:

@@ -1,5 +1,6 @@
 """The engine module and the clean-up the building stage decides, against a fake client."""
 
+import threading
 import time
 
 import pytest
@@ -12,6 +13,15 @@ from dockermagic.progress import BuildProgress
 
 BASE, L2, L3 = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"
 DOCKERFILE = "FROM base\nLABEL a=b\nRUN install\nCOPY app/ /app/\n"
+
+
+@pytest.fixture(autouse=True)
+def quick_engine(monkeypatch):
+    """This fake engine answers at once: look at it often, and wait briefly."""
+    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.2)
+    monkeypatch.setattr(engine.builds, "SWEEP_POLL", 0.05)
+    monkeypatch.setattr(engine.builds, "STOP_STEP_WAIT", 0.2)
+    monkeypatch.setattr(engine.builds, "STOP_STEP_GRACE", 0.3)  # it never ends a step itself
 
 
 def _full(short):
@@ -68,8 +78,7 @@ def test_a_dockerfile_the_engine_refuses_is_a_build_error():
     assert state.phase == "failed"
 
 
-def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monkeypatch):
-    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.3)
+def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed():
     client = _client()
     client.containers.items["c2"] = FakeContainer("c2", ancestor=L2)
     others = FakeImage("sha256:" + "d" * 64)  # another build's untagged image: not ours
@@ -104,6 +113,30 @@ def test_an_interrupted_build_stops_its_step_and_removes_what_it_committed(monke
     assert [r.closed for r in client.api.responses] == [True] and client.api.hooks["response"] == []
 
 
+def test_an_interrupted_step_the_engine_commits_meanwhile_is_waited_for_and_removed(monkeypatch):
+    monkeypatch.setattr(engine.builds, "STOP_STEP_GRACE", 10.0)  # here the engine ends the step
+    client = _client()
+
+    def interrupt():
+        # the install had just finished: the engine commits its large layer for a second or
+        # two, then removes the step's container itself
+        client.containers.items["c2"] = FakeContainer("c2", status="exited", ancestor=L2)
+
+        def committed():
+            client.images.add(FakeImage(_full(L3)), parent=_full(L2), created=time.time())
+            client.containers.items.pop("c2")
+
+        threading.Timer(0.5, committed).start()
+        raise KeyboardInterrupt
+
+    client.api.chunks = _steps_up_to_install(client) + [interrupt]
+    state = BuildProgress.for_dockerfile("t:latest", DOCKERFILE)
+    with pytest.raises(Interrupted, match="stopped at step 3 of 4; nothing it made is left"):
+        building._run_build(client, "/ctx", "t:latest", state, lambda: None, no_cache=False)
+    assert ("remove_container", "c2") not in client.api.calls  # the engine ended it
+    assert {i.id for i in client.images.list()} == {_full(BASE)}  # its commit is gone too
+
+
 def test_an_interrupt_after_the_engine_finished_keeps_the_whole_image_and_says_so():
     client = _client()
     old = client.images.add(FakeImage("sha256:" + "0" * 64, labels={LABEL_VERSION: "0.1"}))
@@ -129,8 +162,7 @@ def test_an_interrupt_after_the_engine_finished_keeps_the_whole_image_and_says_s
     assert [r.closed for r in client.api.responses] == [True]
 
 
-def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interrupt(monkeypatch):
-    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.2)
+def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interrupt():
     client = _client()
     since = time.time()
     tip, cached1, cached2 = ("sha256:" + c * 64 for c in "678")  # layers earlier builds made
@@ -145,9 +177,7 @@ def test_the_sweep_follows_cached_steps_the_engine_ran_through_after_the_interru
     assert {tip, cached1, cached2, unrelated.id} <= remaining
 
 
-def test_an_interrupt_between_cached_steps_sweeps_what_the_engine_commits_after_them(monkeypatch):
-    monkeypatch.setattr(engine.builds, "SWEEP_SETTLE", 0.3)
-    monkeypatch.setattr(engine.builds, "STOP_STEP_WAIT", 0.3)  # no step container appears here
+def test_an_interrupt_between_cached_steps_sweeps_what_the_engine_commits_after_them():
     client = _client()
     cached2, cached3 = "2" * 12, "3" * 12  # layers an earlier build made, shared by this one
     client.images.add(FakeImage(_full(cached2)), parent=_full(BASE), created=time.time() - 600)
