@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
+from .layout import RUNTIME_PACKAGE
+
 # Well-known Python wrappers around a program, by distribution name (normalized, PEP 503).
 # Only packages that run the program by default, with no bundled copy of it.
 PROGRAM_WRAPPERS: dict[str, tuple[str, ...]] = {
@@ -92,7 +94,7 @@ class ProgramUse:
 # Calls whose first argument is a shell command line, and calls whose first argument is the
 # program (or an argv list), by qualified name. Extend them when the exported program runs
 # shell lines through a helper of its own.
-RUNTIME = "_dockermagic_runtime"  # the exported program's helpers (layout.RUNTIME_PACKAGE)
+RUNTIME = RUNTIME_PACKAGE  # the exported program's helpers
 SHELL_CALLS = {
     f"{RUNTIME}.system",  # `!cmd` translated without IPython
     f"{RUNTIME}.getoutput",  # `x = !cmd`
@@ -284,19 +286,20 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def programs_of_distributions(distributions: Iterable[str]) -> dict[str, list[str]]:
-    """``{program: [distributions]}`` for the required distributions that run a program (:data:`PROGRAM_WRAPPERS`)."""
+def _by_distribution(table: dict, distributions: Iterable[str]) -> dict[str, list[str]]:
+    """``{entry: [distributions]}`` for the required distributions a wrapper table names."""
     result: dict[str, list[str]] = defaultdict(list)
     for dist in sorted(set(distributions)):
-        for program in PROGRAM_WRAPPERS.get(normalize(dist), ()):
-            result[program].append(dist)
+        for entry in table.get(normalize(dist), ()):
+            result[entry].append(dist)
     return dict(result)
+
+
+def programs_of_distributions(distributions: Iterable[str]) -> dict[str, list[str]]:
+    """``{program: [distributions]}`` for the required distributions that run a program (:data:`PROGRAM_WRAPPERS`)."""
+    return _by_distribution(PROGRAM_WRAPPERS, distributions)
 
 
 def libraries_of_distributions(distributions: Iterable[str]) -> dict[str, list[str]]:
     """``{soname: [distributions]}`` for distributions that load a system library with ctypes/cffi."""
-    result: dict[str, list[str]] = defaultdict(list)
-    for dist in sorted(set(distributions)):
-        for soname in LIBRARY_WRAPPERS.get(normalize(dist), ()):
-            result[soname].append(dist)
-    return dict(result)
+    return _by_distribution(LIBRARY_WRAPPERS, distributions)

@@ -25,6 +25,8 @@ from typing import Optional
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+from .translate import MagicCall, magic_call
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: frame headers naming a cell of the kernel: IPython >= 8.5, 8.0-8.4, and 7.x
 _CELL_FRAME = re.compile(
@@ -261,7 +263,7 @@ def _statement_names(stmt) -> _Names:
         names.binds.add(stmt.name)
     elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         value = stmt.value
-        magic = _magic(value)
+        magic = magic_call(value)
         if magic is not None:
             _magic_names(magic, names)
         else:
@@ -276,7 +278,7 @@ def _statement_names(stmt) -> _Names:
                         names.read_expr(child)
             names.bind_target(target)
     elif isinstance(stmt, ast.Expr):
-        magic = _magic(stmt.value)
+        magic = magic_call(stmt.value)
         if magic is not None:
             _magic_names(magic, names)
         else:
@@ -305,17 +307,6 @@ def _statement_names(stmt) -> _Names:
     return names
 
 
-def _magic(node):
-    """``(kind, name, args, body)`` of ``get_ipython().<kind>('name', 'args'[, 'body'])``."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-        return None
-    owner = node.func.value
-    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"):
-        return None
-    consts = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
-    return (node.func.attr, *(consts + [None, None, None])[:3])
-
-
 def _python(text):
     try:
         return ast.parse(TransformerManager().transform_cell(text or ""))
@@ -323,9 +314,9 @@ def _python(text):
         return None
 
 
-def _magic_names(magic, names: _Names):
+def _magic_names(magic: MagicCall, names: _Names):
     """What a magic reads and binds: ``%time stmt`` and ``%%time``/``%%capture`` bodies are Python."""
-    kind, name, args, body = magic
+    kind, name, args, body = magic.kind, magic.name, magic.args, magic.body
     if kind == "run_line_magic" and name in ("time", "timeit") and isinstance(args, str):
         code = args if name == "time" else re.sub(r"^(\s*-[nrpv]\s*\S+|\s*-[tcqo]+)*", "", args)
         tree = _python(code)
@@ -386,9 +377,9 @@ def static_failure(cells: Iterable[tuple[str, str]], defined: Iterable[str] = ()
 
 def _reported_line(source, stmt, name):
     """The line the kernel reports for ``stmt`` failing on ``name`` (the body line inside ``%%time``)."""
-    magic = _magic(stmt.value) if isinstance(stmt, ast.Expr) else None
-    if magic and magic[0] == "run_cell_magic" and magic[1] in _PYTHON_BODY_MAGICS and isinstance(magic[3], str):
-        tree = _python(magic[3])
+    magic = magic_call(stmt.value) if isinstance(stmt, ast.Expr) else None
+    if magic and magic.kind == "run_cell_magic" and magic.name in _PYTHON_BODY_MAGICS and isinstance(magic.body, str):
+        tree = _python(magic.body)
         offset = next((i for i, text in enumerate(source.split("\n")) if text.strip()), 0) + 1
         for inner in tree.body if tree else []:
             if name in _statement_names(inner).reads:

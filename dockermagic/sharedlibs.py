@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .runtime.checklibs import PROVIDED_AT_RUN_TIME as _DRIVER_LIBRARIES
+from .runtime.checklibs import SHARED_OBJECT as _SHARED_OBJECT
+
 # Sonames of glibc and its dynamic loaders: every Debian image has them (package libc6).
 ALWAYS_PRESENT = frozenset(
     {
@@ -61,18 +64,8 @@ ALWAYS_PRESENT = frozenset(
 
 # Libraries of the GPU driver: NVIDIA's container runtime mounts them into the container when
 # it starts (`--gpus`). No Debian package of the image may provide them, and none is needed.
-PROVIDED_AT_RUN_TIME = frozenset(
-    {
-        "libcuda.so.1",
-        "libnvidia-ml.so.1",
-        "libnvcuvid.so.1",
-        "libnvidia-encode.so.1",
-        "libnvidia-opticalflow.so.1",
-        "libnvidia-ptxjitcompiler.so.1",
-    }
-)
-
-_SHARED_OBJECT = re.compile(r"\.so(\.[0-9][0-9A-Za-z_]*)*$|\.so\.")
+# One list, kept by the check that runs in the image (standard library only).
+PROVIDED_AT_RUN_TIME = frozenset(_DRIVER_LIBRARIES)
 _MACHINES = {"x86_64": "EM_X86_64", "amd64": "EM_X86_64", "aarch64": "EM_AARCH64", "arm64": "EM_AARCH64"}
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
+from .archives import write_member
 from .errors import DockermagicError
 
 
@@ -102,15 +103,7 @@ def unpack(data: bytes, dest: Path) -> list[Path]:
     dest = Path(dest)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
-            rel = PurePosixPath(member.name)
-            if not member.isfile() or rel.is_absolute() or ".." in rel.parts:
-                continue
-            target = dest.joinpath(*rel.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = archive.extractfile(member)
-            if source is None:
-                continue
-            with source, open(target, "wb") as out:
-                out.write(source.read())
-            written.append(target)
+            target = write_member(archive, member, dest, PurePosixPath(member.name), replace=True)
+            if target is not None:
+                written.append(target)
     return sorted(written)

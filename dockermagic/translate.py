@@ -111,7 +111,7 @@ class CellCode:
 
 
 @dataclass
-class _Magic:
+class MagicCall:
     """A ``get_ipython().<kind>(...)`` call: ``kind`` is run_line_magic, run_cell_magic, system..."""
 
     kind: str
@@ -121,8 +121,8 @@ class _Magic:
     call: ast.Call
 
 
-def _magic_of(node):
-    """The :class:`_Magic` when ``node`` is ``get_ipython().run_line_magic(...)`` and the like."""
+def magic_call(node: ast.AST) -> Optional[MagicCall]:
+    """The :class:`MagicCall` when ``node`` is ``get_ipython().run_line_magic(...)`` and the like."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
         return None
     owner = node.func.value
@@ -130,15 +130,15 @@ def _magic_of(node):
         return None
     kind = node.func.attr
     if node.keywords or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
-        return _Magic(kind, "", "", None, node)
+        return MagicCall(kind, "", "", None, node)
     consts = [a.value for a in node.args]
     if kind == "run_line_magic" and len(consts) == 2:
-        return _Magic(kind, consts[0], consts[1], None, node)
+        return MagicCall(kind, consts[0], consts[1], None, node)
     if kind == "run_cell_magic" and len(consts) == 3:
-        return _Magic(kind, consts[0], consts[1], consts[2], node)
+        return MagicCall(kind, consts[0], consts[1], consts[2], node)
     if kind in ("system", "getoutput") and len(consts) == 1:
-        return _Magic(kind, "!", consts[0], None, node)
-    return _Magic(kind, "", "", None, node)
+        return MagicCall(kind, "!", consts[0], None, node)
+    return MagicCall(kind, "", "", None, node)
 
 
 #: matplotlib backends that draw into a notebook's front end only
@@ -165,7 +165,7 @@ def _ipython_magics(tree):
     """What keeps IPython in a translated cell: ``%lprun``, ``%%html``, ``!cmd``, ``get_ipython()``."""
     found, extensions = [], False
     for node in ast.walk(tree):
-        magic = _magic_of(node)
+        magic = magic_call(node)
         if magic is None:
             continue
         if magic.kind == "run_line_magic" and magic.name == "load_ext":
@@ -435,7 +435,7 @@ class _Cell:
             ops.comment_out(stmt, f"# {text}  (kernel only: the image saves figures as the inline backend shows them)")
             return True
         value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
-        magic = _magic_of(value) if value is not None else None
+        magic = magic_call(value) if value is not None else None
         if magic is None:
             return False
         records = (ops.edits, self.dropped, self.pips, self.written, self.written_text, self.extensions)

@@ -7,6 +7,8 @@ from pathlib import Path, PurePosixPath
 
 from docker.errors import APIError, NotFound
 
+from ..archives import write_member
+
 
 def changed_files(container, root="/app"):
     """Files under ``root`` that the container added or changed (relative paths)."""
@@ -64,17 +66,11 @@ def download(container, root, wanted, dest, place=None):
     written = []
 
     def write(rel, archive, member):
-        target_rel = PurePosixPath(place(rel))
-        if str(rel) not in wanted or ".." in target_rel.parts or target_rel.is_absolute() or ".." in rel.parts:
+        if str(rel) not in wanted or ".." in rel.parts:
             return
-        target = dest.joinpath(*target_rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = archive.extractfile(member)
-        if source is None:
-            return
-        with source, open(target, "xb") as out:
-            out.write(source.read())
-        written.append(target)
+        target = write_member(archive, member, dest, PurePosixPath(place(rel)))
+        if target is not None:
+            written.append(target)
 
     if len(wanted) <= FILES_ONE_BY_ONE:
         for rel in sorted(wanted):
